@@ -1,0 +1,45 @@
+-- heimdall.expand_dataset(dataset_id uuid, n integer) -> uuid
+--
+-- Purpose: request n more samples for a dataset. In the caller's transaction: reserve
+--   the next n indices, record a generation request, split the range into chunks of the
+--   dataset's config.chunk_size, and enqueue one pgmq message per chunk (queue
+--   'heimdall_chunks'). Workers pick the messages up after commit.
+-- Parameters: dataset_id; n - samples to add, 1 .. 10,000,000.
+-- Returns: the request id (see heimdall.request_progress).
+-- Errors: as reserve_samples (P0002 unknown dataset, 22023 n <= 0, 22003 n too large).
+-- Locks: the dataset row until commit (via reserve_samples).
+-- Idempotency: none; every call adds n samples. A rolled-back call leaves nothing behind.
+CREATE OR REPLACE FUNCTION heimdall.expand_dataset(dataset_id uuid, n integer)
+RETURNS uuid
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, heimdall
+AS $$
+DECLARE
+    v_first     integer;
+    v_last      integer;
+    v_chunk     integer;
+    v_request   uuid;
+BEGIN
+    SELECT r.first_idx, r.last_idx INTO v_first, v_last
+    FROM heimdall.reserve_samples(expand_dataset.dataset_id, expand_dataset.n) r;
+
+    SELECT (d.config ->> 'chunk_size')::integer INTO v_chunk
+    FROM heimdall.synthetic_datasets d WHERE d.id = expand_dataset.dataset_id;
+
+    INSERT INTO heimdall.generation_requests (dataset_id, kind, first_idx, last_idx, num_samples, chunk_size)
+    VALUES (expand_dataset.dataset_id, 'expand', v_first, v_last, expand_dataset.n, v_chunk)
+    RETURNING id INTO v_request;
+
+    INSERT INTO heimdall.generation_chunks (request_id, dataset_id, kind, first_idx, last_idx)
+    SELECT v_request, expand_dataset.dataset_id, 'generate', s, least(s + v_chunk - 1, v_last)
+    FROM generate_series(v_first, v_last, v_chunk) AS s;
+
+    PERFORM heimdall.enqueue_chunks(ARRAY(
+        SELECT c.id FROM heimdall.generation_chunks c WHERE c.request_id = v_request ORDER BY c.first_idx));
+    RETURN v_request;
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.expand_dataset(uuid, integer) IS
+    'Reserve n more indices, record the request, split into chunks, enqueue one message per chunk.';

@@ -1,0 +1,254 @@
+-- heimdall.normalize_config(config jsonb) -> jsonb
+--
+-- Purpose: the single home of generation defaults and limits. Merges the defaults of
+--   heimdall.config_keys into `config`, rejects unknown keys, wrong JSON types and
+--   out-of-range values, checks cross-key constraints, and returns the complete,
+--   normalized config that is stored with a dataset (immutable from then on).
+-- Parameters: config - a JSON object with any subset of the keys of heimdall.config_keys
+--   (units in the key names: *_mhz, *_dbm, *_hz, *_ms, *_db, *_km, *_m, *_us). NULL or
+--   '{}' gives the defaults. Falsy values (0 dBm, ratio 0) are honoured, not replaced.
+-- Returns: the normalized config (every key present, structured keys fully expanded).
+-- Errors: 22023 invalid_parameter_value, message naming the offending key, for an unknown
+--   key, a wrong type, a value out of range or an inconsistent combination.
+-- Locks: none. Idempotent: normalize_config(normalize_config(c)) = normalize_config(c).
+CREATE OR REPLACE FUNCTION heimdall.normalize_config(config jsonb DEFAULT '{}')
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, heimdall
+AS $$
+DECLARE
+    k           record;
+    v           jsonb;
+    n           numeric;
+    result      jsonb := '{}';
+    unknown     text;
+    st          jsonb;
+    stations    jsonb;
+    ids         text[] := '{}';
+    area        jsonb;
+    mix         jsonb;
+    mix_key     text;
+    mix_total   numeric := 0;
+    rx_mode     text;
+    rx_max      integer;
+    iq_len      numeric;
+BEGIN
+    config := coalesce(config, '{}');
+    IF jsonb_typeof(config) <> 'object' THEN
+        RAISE EXCEPTION 'config must be a JSON object, got %', jsonb_typeof(config)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT string_agg(format('"%s"', key), ', ' ORDER BY key) INTO unknown
+    FROM jsonb_object_keys(config) AS key
+    WHERE key NOT IN (SELECT ck.key FROM heimdall.config_keys ck);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown config key(s): %', unknown
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'valid keys: ' || (SELECT string_agg(ck.key, ', ' ORDER BY ck.key) FROM heimdall.config_keys ck);
+    END IF;
+
+    FOR k IN SELECT * FROM heimdall.config_keys ORDER BY key LOOP
+        v := coalesce(config -> k.key, k.default_value);
+        IF k.value_type IN ('number', 'integer') THEN
+            IF jsonb_typeof(v) <> 'number' THEN
+                RAISE EXCEPTION 'config key "%": must be a %, got %', k.key, k.value_type, v::text
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            n := (v #>> '{}')::numeric;
+            IF k.value_type = 'integer' AND n <> trunc(n) THEN
+                RAISE EXCEPTION 'config key "%": must be an integer, got %', k.key, n
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF k.min_value IS NOT NULL AND (n < k.min_value OR (k.min_exclusive AND n = k.min_value)) THEN
+                RAISE EXCEPTION 'config key "%": must be % %, got %', k.key,
+                        CASE WHEN k.min_exclusive THEN '>' ELSE '>=' END, k.min_value, n
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF k.max_value IS NOT NULL AND n > k.max_value THEN
+                RAISE EXCEPTION 'config key "%": must be <= %, got %', k.key, k.max_value, n
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            result := result || jsonb_build_object(k.key,
+                CASE WHEN k.value_type = 'integer' THEN to_jsonb(n::bigint) ELSE to_jsonb(n) END);
+        ELSIF k.value_type = 'string_or_null' THEN
+            IF jsonb_typeof(v) NOT IN ('string', 'null') THEN
+                RAISE EXCEPTION 'config key "%": must be a string or null, got %', k.key, v::text
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF jsonb_typeof(v) = 'string' AND btrim(v #>> '{}') = '' THEN
+                RAISE EXCEPTION 'config key "%": must not be empty (use null)', k.key
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            result := result || jsonb_build_object(k.key, v);
+        ELSIF k.value_type = 'object' THEN
+            IF jsonb_typeof(v) <> 'object' THEN
+                RAISE EXCEPTION 'config key "%": must be a JSON object, got %', k.key, v::text
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            result := result || jsonb_build_object(k.key, v);   -- checked below
+        END IF;
+    END LOOP;
+
+    -- signal_mix: weights >= 0 of known kinds, not all zero. A given mix replaces the
+    -- default entirely (kinds it omits get weight 0).
+    mix := result -> 'signal_mix';
+    FOR mix_key IN SELECT jsonb_object_keys(mix) LOOP
+        IF mix_key NOT IN ('voice', 'tone', 'dtmf', 'audio') THEN
+            RAISE EXCEPTION 'config key "signal_mix": unknown kind "%"', mix_key
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'kinds: voice, tone, dtmf, audio';
+        END IF;
+        IF jsonb_typeof(mix -> mix_key) <> 'number' OR (mix ->> mix_key)::numeric < 0 THEN
+            RAISE EXCEPTION 'config key "signal_mix": weight of "%" must be a number >= 0, got %',
+                    mix_key, (mix -> mix_key)::text
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        mix_total := mix_total + (mix ->> mix_key)::numeric;
+    END LOOP;
+    IF mix_total <= 0 THEN
+        RAISE EXCEPTION 'config key "signal_mix": at least one weight must be > 0'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    mix := jsonb_build_object(
+        'voice', coalesce((mix ->> 'voice')::numeric, 0), 'tone', coalesce((mix ->> 'tone')::numeric, 0),
+        'dtmf', coalesce((mix ->> 'dtmf')::numeric, 0), 'audio', coalesce((mix ->> 'audio')::numeric, 0));
+    IF (mix ->> 'audio')::numeric > 0 AND jsonb_typeof(result -> 'audio_library') = 'null' THEN
+        RAISE EXCEPTION 'config key "signal_mix": weight "audio" > 0 needs config key "audio_library"'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    result := jsonb_set(result, '{signal_mix}', mix);
+
+    -- receivers
+    v := result -> 'receivers';
+    rx_mode := v ->> 'mode';
+    IF rx_mode IS NULL OR rx_mode NOT IN ('fixed', 'random', 'hexagonal') THEN
+        RAISE EXCEPTION 'config key "receivers": "mode" must be "fixed", "random" or "hexagonal", got %',
+                coalesce((v -> 'mode')::text, 'nothing')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF rx_mode = 'fixed' THEN
+        SELECT string_agg(key, ', ') INTO unknown FROM jsonb_object_keys(v) key
+        WHERE key NOT IN ('mode', 'stations');
+        IF unknown IS NOT NULL THEN
+            RAISE EXCEPTION 'config key "receivers": unknown key(s) % for mode "fixed"', unknown
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF jsonb_typeof(v -> 'stations') IS DISTINCT FROM 'array' OR jsonb_array_length(v -> 'stations') < 3
+           OR jsonb_array_length(v -> 'stations') > 64 THEN
+            RAISE EXCEPTION 'config key "receivers": "stations" must be an array of 3 to 64 stations'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        stations := '[]';
+        FOR st IN SELECT jsonb_array_elements(v -> 'stations') LOOP
+            IF jsonb_typeof(st) <> 'object' THEN
+                RAISE EXCEPTION 'config key "receivers": each station must be an object, got %', st::text
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            SELECT string_agg(key, ', ') INTO unknown FROM jsonb_object_keys(st) key
+            WHERE key NOT IN ('id', 'name', 'lat', 'lon', 'alt_m');
+            IF unknown IS NOT NULL THEN
+                RAISE EXCEPTION 'config key "receivers": unknown station key(s) %', unknown
+                    USING ERRCODE = 'invalid_parameter_value', HINT = 'station keys: id, name, lat, lon, alt_m';
+            END IF;
+            IF jsonb_typeof(st -> 'id') IS DISTINCT FROM 'string' OR btrim(st ->> 'id') = '' THEN
+                RAISE EXCEPTION 'config key "receivers": every station needs a non-empty string "id", got %', st::text
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF (st ->> 'id') = ANY (ids) THEN
+                RAISE EXCEPTION 'config key "receivers": duplicate station id "%"', st ->> 'id'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            ids := ids || (st ->> 'id');
+            IF jsonb_typeof(st -> 'lat') IS DISTINCT FROM 'number' OR (st ->> 'lat')::numeric NOT BETWEEN -90 AND 90 THEN
+                RAISE EXCEPTION 'config key "receivers": station "%" lat must be a number in [-90, 90]', st ->> 'id'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF jsonb_typeof(st -> 'lon') IS DISTINCT FROM 'number' OR (st ->> 'lon')::numeric NOT BETWEEN -180 AND 180 THEN
+                RAISE EXCEPTION 'config key "receivers": station "%" lon must be a number in [-180, 180]', st ->> 'id'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF st ? 'alt_m' AND (jsonb_typeof(st -> 'alt_m') <> 'number' OR (st ->> 'alt_m')::numeric NOT BETWEEN -500 AND 9000) THEN
+                RAISE EXCEPTION 'config key "receivers": station "%" alt_m must be a number in [-500, 9000]', st ->> 'id'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF st ? 'name' AND jsonb_typeof(st -> 'name') <> 'string' THEN
+                RAISE EXCEPTION 'config key "receivers": station "%" name must be a string', st ->> 'id'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            stations := stations || jsonb_build_array(jsonb_build_object(
+                'id', st -> 'id', 'name', coalesce(st -> 'name', st -> 'id'),
+                'lat', st -> 'lat', 'lon', st -> 'lon', 'alt_m', coalesce(st -> 'alt_m', '0')));
+        END LOOP;
+        result := jsonb_set(result, '{receivers}', jsonb_build_object('mode', 'fixed', 'stations', stations));
+        rx_max := jsonb_array_length(stations);
+    ELSE
+        SELECT string_agg(key, ', ') INTO unknown FROM jsonb_object_keys(v) key
+        WHERE key NOT IN ('mode', 'count_min', 'count_max', 'area', 'alt_m');
+        IF unknown IS NOT NULL THEN
+            RAISE EXCEPTION 'config key "receivers": unknown key(s) % for mode "%"', unknown, rx_mode
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        -- Placement defaults: 4..8 receivers over the default network's area.
+        v := jsonb_build_object('mode', rx_mode, 'count_min', 4, 'count_max', 8, 'alt_m', 200,
+                 'area', '{"lat_min": 44.3, "lat_max": 45.6, "lon_min": 7.0, "lon_max": 9.3}'::jsonb)
+             || (v - 'mode');
+        IF jsonb_typeof(v -> 'count_min') <> 'number' OR jsonb_typeof(v -> 'count_max') <> 'number'
+           OR (v ->> 'count_min')::numeric <> trunc((v ->> 'count_min')::numeric)
+           OR (v ->> 'count_max')::numeric <> trunc((v ->> 'count_max')::numeric)
+           OR (v ->> 'count_min')::numeric < 3 OR (v ->> 'count_max')::numeric > 64
+           OR (v ->> 'count_min')::numeric > (v ->> 'count_max')::numeric THEN
+            RAISE EXCEPTION 'config key "receivers": need integers 3 <= count_min <= count_max <= 64, got % and %',
+                    (v -> 'count_min')::text, (v -> 'count_max')::text
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF jsonb_typeof(v -> 'alt_m') <> 'number' OR (v ->> 'alt_m')::numeric NOT BETWEEN -500 AND 9000 THEN
+            RAISE EXCEPTION 'config key "receivers": alt_m must be a number in [-500, 9000]'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        area := v -> 'area';
+        IF jsonb_typeof(area) <> 'object'
+           OR (SELECT count(*) FROM jsonb_object_keys(area) key WHERE key IN ('lat_min', 'lat_max', 'lon_min', 'lon_max')) <> 4
+           OR (SELECT count(*) FROM jsonb_object_keys(area)) <> 4
+           OR (SELECT bool_or(jsonb_typeof(val) <> 'number') FROM jsonb_each(area) AS e(key, val)) THEN
+            RAISE EXCEPTION 'config key "receivers": "area" must be {"lat_min","lat_max","lon_min","lon_max"} numbers'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF NOT ((area ->> 'lat_min')::numeric >= -90 AND (area ->> 'lat_min')::numeric < (area ->> 'lat_max')::numeric
+                AND (area ->> 'lat_max')::numeric <= 90
+                AND (area ->> 'lon_min')::numeric >= -180 AND (area ->> 'lon_min')::numeric < (area ->> 'lon_max')::numeric
+                AND (area ->> 'lon_max')::numeric <= 180) THEN
+            RAISE EXCEPTION 'config key "receivers": "area" needs -90 <= lat_min < lat_max <= 90 and -180 <= lon_min < lon_max <= 180'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        v := jsonb_set(v, '{count_min}', to_jsonb((v ->> 'count_min')::int));
+        v := jsonb_set(v, '{count_max}', to_jsonb((v ->> 'count_max')::int));
+        result := jsonb_set(result, '{receivers}', v);
+        rx_max := (v ->> 'count_max')::int;
+    END IF;
+
+    -- cross-key constraints
+    IF (result ->> 'tx_alt_min_m')::numeric > (result ->> 'tx_alt_max_m')::numeric THEN
+        RAISE EXCEPTION 'config key "tx_alt_max_m": must be >= tx_alt_min_m (% < %)',
+                result ->> 'tx_alt_max_m', result ->> 'tx_alt_min_m'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF (result ->> 'bandwidth_hz')::numeric >= (result ->> 'sample_rate_hz')::numeric THEN
+        RAISE EXCEPTION 'config key "bandwidth_hz": must be < sample_rate_hz (% >= %)',
+                result ->> 'bandwidth_hz', result ->> 'sample_rate_hz'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    iq_len := floor((result ->> 'sample_rate_hz')::numeric * (result ->> 'duration_ms')::numeric / 1000);
+    IF iq_len < 64 OR iq_len > 2000000 THEN
+        RAISE EXCEPTION 'config key "duration_ms": sample_rate_hz * duration_ms / 1000 = % IQ samples per receiver, must be in [64, 2000000]', iq_len
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF (result ->> 'min_receivers')::int > rx_max THEN
+        RAISE EXCEPTION 'config key "min_receivers": % exceeds the % receivers of the layout', result ->> 'min_receivers', rx_max
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN result;
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.normalize_config(jsonb) IS
+    'Merge defaults, validate and return the complete generation config (errors: 22023).';

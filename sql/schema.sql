@@ -1,0 +1,253 @@
+-- heimdall-synth schema: the current state of every table, index and type.
+--
+-- Build order (see worker/db.py::SQL_BUILD_ORDER): schema.sql, functions/*.sql,
+-- triggers.sql, views.sql, grants.sql. pgmq must already be installed.
+--
+-- Design in one paragraph: tables are private, the functions in sql/functions/ are the
+-- public API. A dataset owns a reservation counter (`next_idx`); `reserve_samples` hands
+-- out contiguous ranges from it under the dataset row lock, so indices are never reused
+-- and a rolled-back reservation returns its range. Feature rows and IQ pointer rows share
+-- the key (dataset_id, sample_idx); a foreign key plus a deferred constraint trigger make
+-- "every feature row of an iq_raw dataset has its IQ row and the reverse" true at every
+-- commit, and statement triggers keep `num_samples` equal to the feature row count.
+
+CREATE SCHEMA IF NOT EXISTS heimdall;
+
+------------------------------------------------------------------------------------------
+-- Config schema: the single home of generation defaults and limits
+------------------------------------------------------------------------------------------
+
+-- One row per top-level config key. normalize_config() merges `default_value`, checks
+-- `value_type` and the [min_value, max_value] range; structured keys (receivers,
+-- signal_mix) get dedicated checks in normalize_config(). Later migrations add keys by
+-- inserting rows here.
+CREATE TABLE heimdall.config_keys (
+    key             text PRIMARY KEY,
+    value_type      text NOT NULL CHECK (value_type IN ('number', 'integer', 'object', 'string_or_null')),
+    default_value   jsonb NOT NULL,
+    min_value       numeric,
+    max_value       numeric,
+    min_exclusive   boolean NOT NULL DEFAULT false,
+    unit            text,
+    description     text NOT NULL
+);
+
+------------------------------------------------------------------------------------------
+-- Datasets
+------------------------------------------------------------------------------------------
+
+CREATE TABLE heimdall.synthetic_datasets (
+    id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name                text NOT NULL UNIQUE
+                        CHECK (name = btrim(name) AND length(name) BETWEEN 1 AND 200),
+    dataset_type        text NOT NULL CHECK (dataset_type IN ('feature_based', 'iq_raw')),
+    config              jsonb NOT NULL,
+    seed                bigint NOT NULL,
+    -- Versions stored with the data, so a change of config schema or generator never
+    -- requires wiping buckets: old datasets say what produced them.
+    config_version      integer NOT NULL DEFAULT 1,
+    generator_version   text,
+    -- Committed samples == number of measurement_features rows (kept by triggers).
+    num_samples         integer NOT NULL DEFAULT 0 CHECK (num_samples >= 0),
+    -- Reservation counter: the next sample_idx reserve_samples() hands out.
+    next_idx            integer NOT NULL DEFAULT 0 CHECK (next_idx >= 0),
+    created_by          text NOT NULL DEFAULT current_user,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    -- Health as of the last validate_dataset() run.
+    health_status       text NOT NULL DEFAULT 'unknown'
+                        CHECK (health_status IN ('unknown', 'healthy', 'warning', 'critical')),
+    health_checked_at   timestamptz,
+    health_report       jsonb,
+    CONSTRAINT num_samples_within_reserved CHECK (num_samples <= next_idx)
+);
+
+COMMENT ON TABLE heimdall.synthetic_datasets IS
+    'One row per dataset. Private: use heimdall.create_dataset / expand_dataset.';
+COMMENT ON COLUMN heimdall.synthetic_datasets.next_idx IS
+    'Reservation counter: indices [0, next_idx) have been handed out by reserve_samples().';
+COMMENT ON COLUMN heimdall.synthetic_datasets.num_samples IS
+    'Committed samples; equals the number of measurement_features rows at every commit.';
+
+-- Object prefixes of deleted datasets, for the object-store GC (worker: heimdall-synth gc).
+CREATE TABLE heimdall.deleted_datasets (
+    dataset_id      uuid PRIMARY KEY,
+    name            text NOT NULL,
+    dataset_type    text NOT NULL,
+    object_prefix   text NOT NULL,
+    deleted_by      text NOT NULL DEFAULT current_user,
+    deleted_at      timestamptz NOT NULL DEFAULT now(),
+    gc_done_at      timestamptz
+);
+
+------------------------------------------------------------------------------------------
+-- Samples
+------------------------------------------------------------------------------------------
+
+CREATE TABLE heimdall.measurement_features (
+    dataset_id              uuid NOT NULL REFERENCES heimdall.synthetic_datasets (id) ON DELETE CASCADE,
+    sample_idx              integer NOT NULL CHECK (sample_idx >= 0),
+    -- ground truth
+    tx_lat                  double precision NOT NULL,
+    tx_lon                  double precision NOT NULL,
+    tx_alt_m                real NOT NULL,
+    tx_power_dbm            real NOT NULL,
+    frequency_hz            double precision NOT NULL,
+    signal_kind             text NOT NULL,
+    -- quality
+    gdop                    double precision NOT NULL,
+    mean_snr_db             real,
+    num_receivers           smallint NOT NULL CHECK (num_receivers >= 0),
+    num_receivers_detected  smallint NOT NULL CHECK (num_receivers_detected BETWEEN 0 AND num_receivers),
+    attempts                integer NOT NULL DEFAULT 1 CHECK (attempts >= 1),
+    rejections              jsonb NOT NULL DEFAULT '{}',
+    -- per-receiver features, estimated from the IQ (arrays of length num_receivers)
+    receiver_ids            text[] NOT NULL,
+    rx_lat                  double precision[] NOT NULL,
+    rx_lon                  double precision[] NOT NULL,
+    rx_alt_m                real[] NOT NULL,
+    rssi_dbm                real[] NOT NULL,
+    snr_db                  real[] NOT NULL,
+    noise_floor_dbm         real[] NOT NULL,
+    freq_offset_hz          real[] NOT NULL,
+    bandwidth_hz            real[] NOT NULL,
+    toa_s                   double precision[] NOT NULL,
+    tdoa_s                  double precision[] NOT NULL,
+    signal_present          boolean[] NOT NULL,
+    spectral_centroid_hz    real[],
+    spectral_rolloff_hz     real[],
+    envelope_mean           real[],
+    envelope_std            real[],
+    papr_db                 real[],
+    delay_spread_s          real[],
+    -- per-receiver ground truth, kept beside the estimates
+    true_rx_power_dbm       real[],
+    true_snr_db             real[],
+    true_freq_offset_hz     real[],
+    true_tdoa_s             double precision[],
+    distance_m              double precision[],
+    path_loss_db            real[],
+    los                     boolean[],
+    created_at              timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (dataset_id, sample_idx),
+    CONSTRAINT receiver_arrays_match CHECK (
+        cardinality(receiver_ids) = num_receivers
+        AND cardinality(rx_lat) = num_receivers
+        AND cardinality(rx_lon) = num_receivers
+        AND cardinality(rssi_dbm) = num_receivers
+        AND cardinality(snr_db) = num_receivers
+        AND cardinality(signal_present) = num_receivers
+        AND cardinality(toa_s) = num_receivers
+    )
+);
+
+COMMENT ON TABLE heimdall.measurement_features IS
+    'One row per committed sample: ground truth, quality and per-receiver feature arrays.';
+
+CREATE TABLE heimdall.synthetic_iq_samples (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    dataset_id      uuid NOT NULL,
+    sample_idx      integer NOT NULL CHECK (sample_idx >= 0),
+    -- where the IQ lives: one object per chunk, this sample is a byte range of it
+    object_key      text NOT NULL,
+    byte_offset     bigint NOT NULL CHECK (byte_offset >= 0),
+    byte_length     bigint NOT NULL CHECK (byte_length > 0),
+    sha256          text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    shape           integer[] NOT NULL CHECK (cardinality(shape) = 2),
+    dtype           text NOT NULL DEFAULT 'complex64' CHECK (dtype IN ('complex64')),
+    sample_rate_hz  integer NOT NULL CHECK (sample_rate_hz > 0),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT synthetic_iq_samples_dataset_sample_key UNIQUE (dataset_id, sample_idx),
+    CONSTRAINT synthetic_iq_samples_features_fkey FOREIGN KEY (dataset_id, sample_idx)
+        REFERENCES heimdall.measurement_features (dataset_id, sample_idx) ON DELETE CASCADE,
+    CONSTRAINT byte_length_matches_shape CHECK (byte_length = 8::bigint * shape[1] * shape[2])
+);
+
+CREATE INDEX synthetic_iq_samples_object_key_idx ON heimdall.synthetic_iq_samples (object_key);
+
+COMMENT ON TABLE heimdall.synthetic_iq_samples IS
+    'One IQ pointer row per sample of an iq_raw dataset: object key + byte range + sha256.';
+
+------------------------------------------------------------------------------------------
+-- Work bookkeeping: requests, chunks, queue
+------------------------------------------------------------------------------------------
+
+-- One row per create/expand/repair call.
+CREATE TABLE heimdall.generation_requests (
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    dataset_id      uuid NOT NULL REFERENCES heimdall.synthetic_datasets (id) ON DELETE CASCADE,
+    kind            text NOT NULL CHECK (kind IN ('create', 'expand', 'repair')),
+    first_idx       integer NOT NULL CHECK (first_idx >= 0),
+    last_idx        integer NOT NULL,
+    num_samples     integer NOT NULL CHECK (num_samples > 0),
+    chunk_size      integer NOT NULL CHECK (chunk_size > 0),
+    requested_by    text NOT NULL DEFAULT current_user,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    paused_at       timestamptz,
+    abandoned_at    timestamptz,
+    CHECK (last_idx >= first_idx)
+);
+
+CREATE INDEX generation_requests_dataset_idx ON heimdall.generation_requests (dataset_id, created_at);
+
+-- One row per unit of work; one pgmq message per pending chunk.
+-- State machine (every transition guarded in WHERE ... RETURNING):
+--   pending -> running (claim_chunk) -> done (complete_chunk)
+--   running -> pending (release_chunk, fail_chunk with retries left)
+--   running -> failed (claim_chunk after max reads, fail_chunk) -> pending (retry_failed_chunks)
+--   pending/running -> paused (pause_request) -> pending (resume_request)
+--   pending/paused/failed -> abandoned (abandon_request, tail only)
+CREATE TABLE heimdall.generation_chunks (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    request_id      uuid NOT NULL REFERENCES heimdall.generation_requests (id) ON DELETE CASCADE,
+    dataset_id      uuid NOT NULL REFERENCES heimdall.synthetic_datasets (id) ON DELETE CASCADE,
+    kind            text NOT NULL DEFAULT 'generate' CHECK (kind IN ('generate', 'repair')),
+    first_idx       integer NOT NULL CHECK (first_idx >= 0),
+    last_idx        integer NOT NULL,
+    state           text NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'running', 'done', 'failed', 'paused', 'abandoned')),
+    attempts        integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    msg_id          bigint,
+    claimed_by      text,
+    claimed_at      timestamptz,
+    visible_at      timestamptz,
+    last_error      text,
+    object_key      text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    finished_at     timestamptz,
+    CHECK (last_idx >= first_idx)
+);
+
+-- Generation chunks of one dataset never start at the same index (reserve_samples makes
+-- them disjoint; this catches a bug that would not).
+CREATE UNIQUE INDEX generation_chunks_generate_first_idx
+    ON heimdall.generation_chunks (dataset_id, first_idx) WHERE kind = 'generate';
+CREATE INDEX generation_chunks_request_idx ON heimdall.generation_chunks (request_id);
+CREATE INDEX generation_chunks_open_idx ON heimdall.generation_chunks (dataset_id, state)
+    WHERE state <> 'done';
+
+-- Messages the worker could not use (malformed payload, unknown chunk), archived in pgmq
+-- and recorded here with the reason.
+CREATE TABLE heimdall.dead_letters (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    msg_id      bigint NOT NULL,
+    payload     jsonb,
+    error       text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+------------------------------------------------------------------------------------------
+-- Audit: every admin action (repair, retry, abandon, delete) with before/after counts
+------------------------------------------------------------------------------------------
+
+CREATE TABLE heimdall.audit_log (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    dataset_id  uuid,
+    action      text NOT NULL,
+    actor       text NOT NULL DEFAULT session_user,
+    detail      jsonb NOT NULL DEFAULT '{}',
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX audit_log_dataset_idx ON heimdall.audit_log (dataset_id, created_at);

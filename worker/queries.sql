@@ -1,0 +1,80 @@
+-- Every SQL statement the Python side runs, by name (loaded by worker/queries.py).
+-- Parameters are psycopg named placeholders. The SQL API functions do the real work.
+
+-- name: create_dataset
+SELECT heimdall.create_dataset(%(name)s, %(dataset_type)s, %(config)s, %(seed)s, %(num_samples)s) AS id;
+
+-- name: expand_dataset
+SELECT heimdall.expand_dataset(%(dataset_id)s, %(n)s) AS request_id;
+
+-- name: delete_dataset
+SELECT heimdall.delete_dataset(%(dataset_id)s) AS deleted;
+
+-- name: normalize_config
+SELECT heimdall.normalize_config(%(config)s) AS config;
+
+-- name: config_keys
+SELECT key, value_type, default_value, min_value, max_value, min_exclusive, unit, description
+  FROM heimdall.config_keys ORDER BY key;
+
+-- name: find_dataset
+-- A dataset by id (text form of a uuid) or by exact name.
+SELECT id, name, dataset_type, config, seed, num_samples, next_idx, generator_version,
+       created_at, health_status, health_checked_at
+  FROM heimdall.synthetic_datasets
+ WHERE id::text = %(ref)s OR name = %(ref)s;
+
+-- name: list_datasets
+SELECT h.dataset_id AS id, h.name, h.dataset_type, h.num_samples, h.reserved, h.ready_prefix,
+       h.pending_chunks + h.running_chunks AS chunks_open, h.failed_chunks, h.status, d.created_at
+  FROM heimdall.dataset_health h JOIN heimdall.synthetic_datasets d ON d.id = h.dataset_id
+ ORDER BY d.created_at;
+
+-- name: dataset_health
+SELECT * FROM heimdall.dataset_health WHERE dataset_id = %(dataset_id)s;
+
+-- name: request_progress
+SELECT * FROM heimdall.request_progress WHERE request_id = %(request_id)s;
+
+-- name: requests_of_dataset
+SELECT * FROM heimdall.request_progress WHERE dataset_id = %(dataset_id)s ORDER BY created_at;
+
+-- name: open_requests
+SELECT * FROM heimdall.request_progress WHERE state NOT IN ('done', 'abandoned') ORDER BY created_at;
+
+-- name: claim_chunk
+SELECT * FROM heimdall.claim_chunk(%(worker_id)s, %(vt_s)s, %(max_reads)s);
+
+-- name: begin_chunk_commit
+SELECT heimdall.begin_chunk_commit(%(chunk_id)s) AS needed;
+
+-- name: complete_chunk
+SELECT heimdall.complete_chunk(%(chunk_id)s, %(msg_id)s, %(generator_version)s) AS completed;
+
+-- name: extend_chunk
+SELECT heimdall.extend_chunk(%(chunk_id)s, %(msg_id)s, %(vt_s)s) AS visible_at;
+
+-- name: release_chunk
+SELECT heimdall.release_chunk(%(chunk_id)s, %(msg_id)s) AS released;
+
+-- name: fail_chunk
+SELECT heimdall.fail_chunk(%(chunk_id)s, %(msg_id)s, %(error)s, %(permanent)s, %(retry_in_s)s) AS state;
+
+-- name: retry_failed_chunks
+SELECT heimdall.retry_failed_chunks(%(dataset_id)s) AS retried;
+
+-- name: pause_request
+SELECT heimdall.pause_request(%(request_id)s) AS paused;
+
+-- name: resume_request
+SELECT heimdall.resume_request(%(request_id)s) AS resumed;
+
+-- name: abandon_request
+SELECT * FROM heimdall.abandon_request(%(request_id)s);
+
+-- name: work_in_flight
+-- Chunks not finished (pending, running) across all datasets: --until-idle waits for 0.
+SELECT count(*) AS open FROM heimdall.generation_chunks WHERE state IN ('pending', 'running');
+
+-- name: queue_depth
+SELECT queue_length AS depth FROM pgmq.metrics('heimdall_chunks');

@@ -1,0 +1,157 @@
+"""Geometry: great-circle distances, bearings, GDOP, receiver and transmitter placement.
+
+Angles are degrees at the API, radians inside. Distances in metres. The Earth is a sphere
+of mean radius ``EARTH_RADIUS_M`` (IUGG mean radius), which is plenty for link budgets and
+GDOP over a few hundred kilometres.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+EARTH_RADIUS_M = 6_371_008.8
+# Metres per degree of latitude on the sphere.
+M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
+# Above this condition number of H^T H the TOA fix is treated as singular (GDOP = inf):
+# the float64 inverse would be dominated by rounding and the geometry is useless anyway.
+GDOP_MAX_CONDITION = 1e10
+
+
+def haversine_m(lat1_deg, lon1_deg, lat2_deg, lon2_deg) -> np.ndarray:
+    """Great-circle distance in metres (broadcasting over array inputs)."""
+    p1 = np.radians(lat1_deg)
+    p2 = np.radians(lat2_deg)
+    dp = p2 - p1
+    dl = np.radians(np.asarray(lon2_deg) - np.asarray(lon1_deg))
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def slant_range_m(ground_m, alt1_m, alt2_m) -> np.ndarray:
+    """Straight-line range combining ground distance and height difference (metres)."""
+    return np.hypot(ground_m, np.asarray(alt2_m) - np.asarray(alt1_m))
+
+
+def bearing_unit_vectors(tx_lat_deg: float, tx_lon_deg: float, rx_lat_deg, rx_lon_deg):
+    """Unit vectors (east, north) from the transmitter towards each receiver.
+
+    Uses the initial great-circle bearing, i.e. the direction in the local ENU plane at
+    the transmitter. Returns two float64 arrays of shape (R,).
+    """
+    p1 = math.radians(tx_lat_deg)
+    p2 = np.radians(np.asarray(rx_lat_deg, dtype=np.float64))
+    dl = np.radians(np.asarray(rx_lon_deg, dtype=np.float64) - tx_lon_deg)
+    y = np.sin(dl) * np.cos(p2)
+    x = math.cos(p1) * np.sin(p2) - math.sin(p1) * np.cos(p2) * np.cos(dl)
+    az = np.arctan2(y, x)  # clockwise from north
+    return np.sin(az), np.cos(az)
+
+
+def gdop_from_unit_vectors(u_east: np.ndarray, u_north: np.ndarray) -> float:
+    """GDOP of a 2-D TOA fix with unknown emission time.
+
+    H has rows ``[u_east, u_north, 1]``; GDOP = sqrt(trace((H^T H)^-1)). Fewer than three
+    rows, or an ill-conditioned H^T H (collinear bearings, condition number above
+    ``GDOP_MAX_CONDITION``), give ``inf`` instead of an exception.
+    """
+    ue = np.asarray(u_east, dtype=np.float64)
+    un = np.asarray(u_north, dtype=np.float64)
+    if ue.shape[0] < 3:
+        return math.inf
+    h = np.stack([ue, un, np.ones_like(ue)], axis=1)
+    a = h.T @ h
+    # trace(A^-1) = sum of 1/eigenvalues; eigvalsh also gives the condition number.
+    lam = np.linalg.eigvalsh(a)
+    if lam[0] <= 0.0 or lam[-1] / lam[0] > GDOP_MAX_CONDITION:
+        return math.inf
+    return float(math.sqrt(np.sum(1.0 / lam)))
+
+
+def gdop(tx_lat_deg: float, tx_lon_deg: float, rx_lat_deg, rx_lon_deg) -> float:
+    """GDOP (dimensionless) for a transmitter and receivers given in degrees."""
+    ue, un = bearing_unit_vectors(tx_lat_deg, tx_lon_deg, rx_lat_deg, rx_lon_deg)
+    return gdop_from_unit_vectors(ue, un)
+
+
+def random_placement(
+    rng: np.random.Generator, count: int, lat_min: float, lat_max: float, lon_min: float, lon_max: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` receivers uniform in the lat/lon box (degrees). Returns (lat, lon) arrays."""
+    lat = rng.uniform(lat_min, lat_max, count)
+    lon = rng.uniform(lon_min, lon_max, count)
+    return lat, lon
+
+
+def hexagonal_placement(
+    rng: np.random.Generator, count: int, lat_min: float, lat_max: float, lon_min: float, lon_max: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exactly ``count`` receivers on a hexagonal lattice inside the lat/lon box.
+
+    The lattice spacing starts from the value that tiles the box area with ``count`` cells
+    and shrinks until at least ``count`` lattice points fall inside (a random lattice
+    offset varies the layout per sample); the ``count`` points closest to the box centre are
+    kept. Unlike the old system this can never return fewer receivers than requested.
+    """
+    if count <= 0:
+        return np.empty(0), np.empty(0)
+    lat0 = 0.5 * (lat_min + lat_max)
+    lon0 = 0.5 * (lon_min + lon_max)
+    m_per_deg_lon = M_PER_DEG * math.cos(math.radians(lat0))
+    width_m = max((lon_max - lon_min) * m_per_deg_lon, 1.0)
+    height_m = max((lat_max - lat_min) * M_PER_DEG, 1.0)
+    # Hexagonal cell area is sqrt(3)/2 * s^2.
+    spacing = math.sqrt(2.0 * width_m * height_m / (math.sqrt(3.0) * count))
+    off_x, off_y = rng.uniform(0.0, 1.0, 2)
+    while True:
+        row_h = spacing * math.sqrt(3.0) / 2.0
+        n_rows = int(height_m / row_h) + 3
+        n_cols = int(width_m / spacing) + 3
+        rows = np.arange(-1, n_rows - 1)
+        cols = np.arange(-1, n_cols - 1)
+        cc, rr = np.meshgrid(cols, rows)
+        x = (cc + 0.5 * (rr % 2) + off_x) * spacing
+        y = (rr + off_y) * row_h
+        inside = (x >= 0) & (x <= width_m) & (y >= 0) & (y <= height_m)
+        if int(inside.sum()) >= count:
+            break
+        spacing *= 0.95
+    x = x[inside]
+    y = y[inside]
+    d2 = (x - width_m / 2) ** 2 + (y - height_m / 2) ** 2
+    # Stable sort: ties resolved by lattice order, so the choice is deterministic.
+    keep = np.argsort(d2, kind="stable")[:count]
+    lat = lat_min + y[keep] / M_PER_DEG
+    lon = lon_min + x[keep] / m_per_deg_lon
+    return lat, lon
+
+
+def place_transmitter(
+    rng: np.random.Generator,
+    rx_lat_deg: np.ndarray,
+    rx_lon_deg: np.ndarray,
+    inside_ratio: float,
+    outside_margin_km: float,
+) -> tuple[float, float, bool]:
+    """Transmitter position (lat, lon, inside) relative to the receivers' bounding box.
+
+    With probability ``inside_ratio`` uniform inside the box, otherwise uniform in the band
+    of width ``outside_margin_km`` around it (outside the box).
+    """
+    lat_lo, lat_hi = float(np.min(rx_lat_deg)), float(np.max(rx_lat_deg))
+    lon_lo, lon_hi = float(np.min(rx_lon_deg)), float(np.max(rx_lon_deg))
+    inside = bool(rng.random() < inside_ratio)
+    if inside or outside_margin_km <= 0.0:
+        return float(rng.uniform(lat_lo, lat_hi)), float(rng.uniform(lon_lo, lon_hi)), True
+    dlat = outside_margin_km * 1000.0 / M_PER_DEG
+    dlon = dlat / max(math.cos(math.radians(0.5 * (lat_lo + lat_hi))), 1e-6)
+    # Rejection sampling from the expanded box; the ring is a large share of it, so a
+    # block of 64 candidates almost always contains a hit (the loop is deterministic).
+    while True:
+        la = rng.uniform(lat_lo - dlat, lat_hi + dlat, 64)
+        lo = rng.uniform(lon_lo - dlon, lon_hi + dlon, 64)
+        ok = (la < lat_lo) | (la > lat_hi) | (lo < lon_lo) | (lo > lon_hi)
+        if ok.any():
+            k = int(np.argmax(ok))
+            return float(la[k]), float(lo[k]), False

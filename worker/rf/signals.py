@@ -1,0 +1,218 @@
+"""Baseband messages (voice, tone, DTMF, audio files) and their FM phase.
+
+A message ``m`` is a real float64 array sampled at the IQ sample rate, zero mean, peak
+|m| = 1, band-limited to roughly 300-3000 Hz (speech band of NBFM). Keeping it zero mean
+and without low-frequency content keeps the FM phase bounded, so the carrier frequency
+offset of each receiver is identifiable from the IQ (the mean instantaneous frequency of
+the FM signal is then the offset itself).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from fractions import Fraction
+
+import numpy as np
+import scipy.io.wavfile
+import scipy.signal
+from numba import njit
+
+KNOWN_KINDS = ("audio", "dtmf", "tone", "voice")
+
+# Typical (F1, F2, F3) of five vowels, Hz: the formant synthesizer picks one per syllable.
+_VOWELS_HZ = np.array(
+    [[730, 1090, 2440], [270, 2290, 3010], [300, 870, 2240], [530, 1840, 2480], [570, 840, 2410]],
+    dtype=np.float64,
+)
+_FORMANT_BW_HZ = np.array([90.0, 110.0, 170.0])
+_DTMF_LOW_HZ = np.array([697.0, 770.0, 852.0, 941.0])
+_DTMF_HIGH_HZ = np.array([1209.0, 1336.0, 1477.0, 1633.0])
+
+
+def kind_weights(signal_mix: tuple[tuple[str, float], ...], audio_library: str | None) -> tuple[tuple[str, ...], np.ndarray]:
+    """Message kinds and their probabilities (sorted by name, so the draw is stable).
+
+    ``audio`` is only possible with an ``audio_library``; if the mix has no ``audio``
+    weight but a library is configured, audio gets the mean weight of the other kinds.
+    """
+    mix = {k: float(v) for k, v in signal_mix}
+    unknown = set(mix) - set(KNOWN_KINDS)
+    if unknown:
+        raise ValueError(f"unknown signal kinds in signal_mix: {sorted(unknown)}")
+    if audio_library is None:
+        mix.pop("audio", None)
+    elif "audio" not in mix:
+        others = [v for v in mix.values()]
+        mix["audio"] = float(np.mean(others)) if others else 1.0
+    kinds = tuple(sorted(k for k, v in mix.items() if v > 0.0))
+    if not kinds:
+        raise ValueError("signal_mix has no kind with positive weight")
+    w = np.array([mix[k] for k in kinds], dtype=np.float64)
+    return kinds, w / w.sum()
+
+
+@functools.lru_cache(maxsize=16)
+def _band_sos(sample_rate_hz: float) -> np.ndarray:
+    """Speech-band filter 300-3000 Hz (2nd-order HP, 4th-order LP) as SOS."""
+    hp = scipy.signal.butter(2, 300.0, btype="highpass", fs=sample_rate_hz, output="sos")
+    lp = scipy.signal.butter(4, min(3000.0, 0.45 * sample_rate_hz), btype="lowpass", fs=sample_rate_hz, output="sos")
+    return np.ascontiguousarray(np.vstack([hp, lp]))
+
+
+@njit(cache=True)
+def _voice_kernel(n, fs, f0_hz, f0_depth, f0_rate_hz, f0_phase, syl_end, syl_formants, syl_amp, bw_hz, out):
+    # Source: sawtooth glottal wave whose pitch follows a slow sinusoidal contour;
+    # envelope: raised-sine per syllable; vocal tract: three cascaded resonators.
+    p = 0.0
+    y1 = np.zeros(3)
+    y2 = np.zeros(3)
+    s = 0
+    start = 0
+    a1 = np.zeros(3)
+    a2 = np.zeros(3)
+    b0 = np.zeros(3)
+    for k in range(3):
+        r = math.exp(-math.pi * bw_hz[k] / fs)
+        a1[k] = 2.0 * r * math.cos(2.0 * math.pi * syl_formants[0, k] / fs)
+        a2[k] = -r * r
+        b0[k] = 1.0 - r
+    for i in range(n):
+        if i >= syl_end[s] and s + 1 < syl_end.shape[0]:
+            start = syl_end[s]
+            s += 1
+            for k in range(3):
+                r = math.exp(-math.pi * bw_hz[k] / fs)
+                a1[k] = 2.0 * r * math.cos(2.0 * math.pi * syl_formants[s, k] / fs)
+        t = i / fs
+        f0 = f0_hz * (1.0 + f0_depth * math.sin(2.0 * math.pi * f0_rate_hz * t + f0_phase))
+        p += f0 / fs
+        if p >= 1.0:
+            p -= 1.0
+        length = max(syl_end[s] - start, 1)
+        env = math.sin(math.pi * (i - start) / length)
+        x = (2.0 * p - 1.0) * syl_amp[s] * env * env
+        for k in range(3):
+            y = b0[k] * x + a1[k] * y1[k] + a2[k] * y2[k]
+            y2[k] = y1[k]
+            y1[k] = y
+            x = y
+        out[i] = x
+
+
+def _finish(m: np.ndarray, sample_rate_hz: float, band_limit: bool) -> np.ndarray:
+    if band_limit:
+        m = scipy.signal.sosfilt(_band_sos(float(sample_rate_hz)), m)
+    m = m - m.mean()
+    peak = np.max(np.abs(m))
+    return m / peak if peak > 0 else m
+
+
+def voice_message(rng: np.random.Generator, n: int, sample_rate_hz: float) -> np.ndarray:
+    """Formant-synthesized voice-like message with a pitch contour and syllables."""
+    fs = float(sample_rate_hz)
+    f0 = rng.uniform(85.0, 255.0)
+    depth = rng.uniform(0.05, 0.25)
+    rate = rng.uniform(0.5, 3.0)
+    ph = rng.uniform(0.0, 2 * math.pi)
+    n_syl = int(math.ceil(n / fs / 0.08)) + 1
+    syl_len = np.maximum(1, (rng.uniform(0.08, 0.25, n_syl) * fs).astype(np.int64))
+    # Start inside a syllable so that message starts are not all at a syllable onset.
+    syl_end = np.cumsum(syl_len) - np.int64(rng.uniform(0.0, 1.0) * syl_len[0])
+    vowel = rng.integers(0, len(_VOWELS_HZ), n_syl)
+    formants = _VOWELS_HZ[vowel] * rng.uniform(0.9, 1.1, (n_syl, 3))
+    amp = np.where(rng.random(n_syl) < 0.15, 0.0, rng.uniform(0.5, 1.0, n_syl))
+    amp[0] = max(amp[0], 0.5)  # never an all-silent message
+    out = np.empty(n, dtype=np.float64)
+    _voice_kernel(n, fs, f0, depth, rate, ph, syl_end, np.ascontiguousarray(formants), amp, _FORMANT_BW_HZ, out)
+    return _finish(out, fs, True)
+
+
+def tone_message(rng: np.random.Generator, n: int, sample_rate_hz: float) -> np.ndarray:
+    """Single sine tone, 300-3000 Hz."""
+    f = rng.uniform(300.0, 3000.0)
+    ph = rng.uniform(0.0, 2 * math.pi)
+    t = np.arange(n) / float(sample_rate_hz)
+    return _finish(np.sin(2 * math.pi * f * t + ph), sample_rate_hz, False)
+
+
+def dtmf_message(rng: np.random.Generator, n: int, sample_rate_hz: float) -> np.ndarray:
+    """DTMF digit sequence: tone pairs of 50-120 ms separated by 30-80 ms gaps."""
+    fs = float(sample_rate_hz)
+    n_dig = int(math.ceil(n / fs / 0.08)) + 2
+    on = (rng.uniform(0.05, 0.12, n_dig) * fs).astype(np.int64)
+    off = (rng.uniform(0.03, 0.08, n_dig) * fs).astype(np.int64)
+    lo = _DTMF_LOW_HZ[rng.integers(0, 4, n_dig)]
+    hi = _DTMF_HIGH_HZ[rng.integers(0, 4, n_dig)]
+    start = -int(rng.uniform(0.0, 1.0) * (on[0] + off[0]))
+    m = np.zeros(n, dtype=np.float64)
+    t = np.arange(n) / fs
+    pos = start
+    for d in range(n_dig):
+        a, b = max(pos, 0), min(pos + on[d], n)
+        if b > a:
+            m[a:b] = np.sin(2 * math.pi * lo[d] * t[a:b]) + np.sin(2 * math.pi * hi[d] * t[a:b])
+        pos += on[d] + off[d]
+        if pos >= n:
+            break
+    if not np.any(m):  # keep the message non-empty even for very short windows
+        m = np.sin(2 * math.pi * lo[0] * t) + np.sin(2 * math.pi * hi[0] * t)
+    return _finish(m, fs, False)
+
+
+@functools.lru_cache(maxsize=8)
+def _audio_files(folder: str) -> tuple[str, ...]:
+    files = tuple(sorted(f for f in os.listdir(folder) if f.lower().endswith(".wav")))
+    if not files:
+        raise ValueError(f"audio_library {folder!r} contains no .wav files")
+    return tuple(os.path.join(folder, f) for f in files)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_audio(path: str, sample_rate_hz: float) -> np.ndarray:
+    rate, data = scipy.io.wavfile.read(path)
+    x = np.asarray(data, dtype=np.float64)
+    if x.ndim > 1:
+        x = x.mean(axis=1)
+    if np.issubdtype(data.dtype, np.integer):
+        x /= float(np.iinfo(data.dtype).max)
+    ratio = Fraction(float(sample_rate_hz) / float(rate)).limit_denominator(1000)
+    if ratio != 1:
+        x = scipy.signal.resample_poly(x, ratio.numerator, ratio.denominator)
+    if x.size == 0:
+        raise ValueError(f"audio file {path!r} is empty")
+    x.setflags(write=False)
+    return x
+
+
+def audio_message(rng: np.random.Generator, n: int, sample_rate_hz: float, folder: str) -> np.ndarray:
+    """A random excerpt of a random WAV file of ``folder`` (resampled, looped if short)."""
+    files = _audio_files(folder)
+    x = _load_audio(files[int(rng.integers(0, len(files)))], float(sample_rate_hz))
+    start = int(rng.integers(0, x.size))
+    idx = (start + np.arange(n)) % x.size
+    m = x[idx]
+    if not np.any(m):
+        m = np.sin(2 * math.pi * 1000.0 * np.arange(n) / float(sample_rate_hz))
+    return _finish(m, sample_rate_hz, True)
+
+
+def make_message(rng: np.random.Generator, kind: str, n: int, sample_rate_hz: float, audio_library: str | None) -> np.ndarray:
+    """Message of ``kind`` with ``n`` samples at ``sample_rate_hz`` (float64, peak 1)."""
+    if kind == "voice":
+        return voice_message(rng, n, sample_rate_hz)
+    if kind == "tone":
+        return tone_message(rng, n, sample_rate_hz)
+    if kind == "dtmf":
+        return dtmf_message(rng, n, sample_rate_hz)
+    if kind == "audio":
+        if audio_library is None:
+            raise ValueError("kind 'audio' needs audio_library")
+        return audio_message(rng, n, sample_rate_hz, audio_library)
+    raise ValueError(f"unknown message kind {kind!r}")
+
+
+def fm_phase(message: np.ndarray, sample_rate_hz: float, fm_deviation_hz: float) -> np.ndarray:
+    """FM phase (rad, float64): 2*pi*deviation * running integral of the message."""
+    return (2.0 * math.pi * fm_deviation_hz / float(sample_rate_hz)) * np.cumsum(message)

@@ -1,0 +1,205 @@
+"""IQ synthesis: delayed FM message + carrier offset + multipath + thermal noise.
+
+IQ amplitude scale: complex baseband samples in units of sqrt(mW), i.e. the mean of
+|x|^2 over a window is the power in mW and ``10*log10(mean(|x|^2))`` is the power in dBm.
+The noise is complex white Gaussian over the whole sampled band: its total power is
+kT * sample_rate_hz * NF, i.e. ``-174 + 10*log10(sample_rate_hz) + NF`` dBm, so the noise
+inside ``bandwidth_hz`` is ``-174 + 10*log10(bandwidth_hz) + NF`` dBm (the SNR reference).
+
+Per receiver r and sample n (n = 0..L-1, common recording window for all receivers)::
+
+    u_r(n) = exp(j * (Phi(n - D_r) + omega_r * n + theta_r))        FM phase, delayed
+    s_r(n) = sum_k h_r[k] u_r(n + k - K)                              multipath FIR
+    x_r(n) = sqrt(P_r / mean|s_r|^2) * s_r(n) + sigma * w_r(n)        power, noise
+
+``Phi`` is the message phase on a grid (float64), evaluated at fractional positions with
+cubic Lagrange interpolation. Interpolating the smooth *phase* rather than the complex
+signal keeps the constant envelope exact. ``D_r`` is the receiver's delay in samples
+(relative to the earliest arrival plus a fixed offset), ``omega_r`` its carrier offset in
+rad/sample, ``h_r`` the composite FIR of the direct path and sub-sample multipath taps
+(each tap delayed by cubic Lagrange fractional-delay weights).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Samples of fixed delay added to every receiver (so that the earliest arrival still has
+# interpolation support before it); TDOA information lives in the differences.
+FIXED_DELAY_SAMPLES = 2.0
+
+_TWO_PI = 2.0 * math.pi
+_INV_TWO_PI = 1.0 / _TWO_PI
+
+
+@njit(cache=True, inline="always")
+def _sincos(x):
+    # Branch-free sin/cos (so that the loop vectorizes; libm sin/cos calls do not):
+    # reduce to [-pi, pi], take sin/cos of the half angle by Taylor series (error < 1e-11
+    # on [-pi/2, pi/2]) and double it. Far more accurate than the complex64 output needs.
+    k = math.floor(x * _INV_TWO_PI + 0.5)
+    h = 0.5 * (x - k * _TWO_PI)
+    h2 = h * h
+    s = h * (1.0 + h2 * (-1.0 / 6 + h2 * (1.0 / 120 + h2 * (-1.0 / 5040 + h2 * (1.0 / 362880 + h2 * (
+        -1.0 / 39916800 + h2 * (1.0 / 6227020800 + h2 * (-1.0 / 1307674368000))))))))
+    c = 1.0 + h2 * (-0.5 + h2 * (1.0 / 24 + h2 * (-1.0 / 720 + h2 * (1.0 / 40320 + h2 * (
+        -1.0 / 3628800 + h2 * (1.0 / 479001600 + h2 * (-1.0 / 87178291200 + h2 * (1.0 / 20922789888000))))))))
+    return 2.0 * s * c, 1.0 - 2.0 * s * s
+
+
+def lagrange3_weights(frac: float) -> np.ndarray:
+    """Cubic Lagrange weights for points at offsets (-1, 0, 1, 2), target ``frac`` in [0, 1)."""
+    m = frac
+    return np.array(
+        [-m * (m - 1) * (m - 2) / 6, (m + 1) * (m - 1) * (m - 2) / 2, -(m + 1) * m * (m - 2) / 2, (m + 1) * m * (m - 1) / 6]
+    )
+
+
+def fir_pre_taps(max_delay_samples: float) -> int:
+    """Taps of the composite FIR before the current sample (support of a delay <= max)."""
+    return int(math.floor(max_delay_samples)) + 2
+
+
+def multipath_fir(delays_samples: np.ndarray, gains: np.ndarray, pre_taps: int) -> np.ndarray:
+    """Composite FIR (complex128, shape (R, pre_taps + 3)) of the direct path plus taps.
+
+    ``delays_samples`` (R, T) >= 0 and complex ``gains`` (R, T) of the extra taps (gain 0 =
+    tap absent). Entry ``k`` of a row multiplies ``u(n + k - pre_taps)``; the direct path is
+    a unit tap at ``u(n)``.
+    """
+    r_count, t_count = delays_samples.shape
+    fir = np.zeros((r_count, pre_taps + 3), dtype=np.complex128)
+    fir[:, pre_taps] = 1.0
+    for r in range(r_count):
+        for t in range(t_count):
+            g = gains[r, t]
+            if g == 0:
+                continue
+            pos = -float(delays_samples[r, t])
+            i0 = math.floor(pos)
+            w = lagrange3_weights(pos - i0)
+            for j in range(4):
+                fir[r, i0 - 1 + j + pre_taps] += g * w[j]
+    return fir
+
+
+@njit(cache=True)
+def _synth_kernel(phi, g0, delay_samp, omega, theta, fir, power_mw, noise_std, add_signal, add_noise, out, u, y):
+    # out[:R] holds standard normals (re, im) on entry when add_noise; overwritten with IQ.
+    n_rx = delay_samp.shape[0]
+    n_s = out.shape[1]
+    n_fir = fir.shape[1]
+    pre = n_fir - 3
+    n_u = n_s + pre + 2  # u(n) for n in [-pre, n_s + 1]
+    for r in range(n_rx):
+        if add_signal:
+            # Grid position of u(n): g = n - D + g0 = n + base + frac.
+            pos0 = -delay_samp[r] + g0
+            base = math.floor(pos0)
+            mu = pos0 - base
+            c0 = -mu * (mu - 1.0) * (mu - 2.0) / 6.0
+            c1 = (mu + 1.0) * (mu - 1.0) * (mu - 2.0) / 2.0
+            c2 = -(mu + 1.0) * mu * (mu - 2.0) / 2.0
+            c3 = (mu + 1.0) * mu * (mu - 1.0) / 6.0
+            w = omega[r]
+            th = theta[r]
+            ib = int(base) - pre
+            for k in range(n_u):
+                n = k - pre
+                i = ib + k
+                ph = c0 * phi[i - 1] + c1 * phi[i] + c2 * phi[i + 1] + c3 * phi[i + 2] + w * n + th
+                s, c = _sincos(ph)
+                u[k] = complex(c, s)
+            acc = 0.0
+            for n in range(n_s):
+                v = 0j
+                for j in range(n_fir):
+                    v += fir[r, j] * u[n + j]
+                y[n] = v
+                acc += v.real * v.real + v.imag * v.imag
+            scale = math.sqrt(power_mw[r] * n_s / acc) if acc > 0.0 else 0.0
+        else:
+            scale = 0.0
+        if add_noise:
+            for n in range(n_s):
+                x = out[r, n]
+                if add_signal:
+                    v = y[n]
+                    out[r, n] = complex(scale * v.real + noise_std * x.real, scale * v.imag + noise_std * x.imag)
+                else:
+                    out[r, n] = complex(noise_std * x.real, noise_std * x.imag)
+        else:
+            for n in range(n_s):
+                v = y[n]
+                out[r, n] = complex(scale * v.real, scale * v.imag) if add_signal else 0j
+
+
+def message_grid_offset(max_delay_samples: float, pre_taps: int) -> int:
+    """Index of receiver time 0 on the message phase grid (support for all delays)."""
+    return pre_taps + int(math.ceil(max_delay_samples)) + 2
+
+
+def message_grid_length(num_iq_samples: int, g0: int) -> int:
+    """Length of the message phase grid for a common window of ``num_iq_samples``."""
+    return num_iq_samples + g0 + 4
+
+
+def synthesize(
+    phase_rad: np.ndarray,
+    grid_offset: int,
+    delay_samples: np.ndarray,
+    cfo_hz: np.ndarray,
+    theta_rad: np.ndarray,
+    fir: np.ndarray,
+    power_mw: np.ndarray,
+    noise_power_full_mw: float,
+    sample_rate_hz: float,
+    out: np.ndarray,
+    noise_rng: np.random.Generator | None,
+    *,
+    add_signal: bool = True,
+) -> None:
+    """Write the IQ of R receivers into ``out[:R]`` (complex64, shape (>=R, L), C-contiguous).
+
+    ``phase_rad``: message FM phase on the grid (float64, length >= L + grid_offset + 4);
+    ``delay_samples`` (R,) in [0, grid_offset - pre_taps - 2]; ``cfo_hz``, ``theta_rad``,
+    ``power_mw`` (R,); ``fir`` (R, pre_taps + 3) from :func:`multipath_fir`;
+    ``noise_power_full_mw``: total noise power over the sampled band. ``noise_rng=None``
+    disables the noise (used by tests to check the signal power alone); ``add_signal=False``
+    gives noise only.
+    """
+    n_rx = int(delay_samples.shape[0])
+    n_s = out.shape[1]
+    if out.dtype != np.complex64 or not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous complex64")
+    rows = out[:n_rx]
+    add_noise = noise_rng is not None
+    if add_noise:
+        # Draw the standard normals straight into the output rows (re, im interleaved).
+        noise_rng.standard_normal(out=rows.view(np.float32), dtype=np.float32)
+    pre = fir.shape[1] - 3
+    if add_signal and phase_rad.shape[0] < n_s + grid_offset + 4:
+        raise ValueError("message phase grid too short for the window")
+    if add_signal and (np.min(delay_samples) < 0 or np.max(delay_samples) > grid_offset - pre - 2):
+        raise ValueError("delay outside the message grid support")
+    u = np.empty(n_s + pre + 2, dtype=np.complex128)
+    y = np.empty(n_s, dtype=np.complex128)
+    omega = np.asarray(cfo_hz, dtype=np.float64) * (_TWO_PI / float(sample_rate_hz))
+    _synth_kernel(
+        np.ascontiguousarray(phase_rad, dtype=np.float64),
+        float(grid_offset),
+        np.ascontiguousarray(delay_samples, dtype=np.float64),
+        omega,
+        np.ascontiguousarray(theta_rad, dtype=np.float64),
+        np.ascontiguousarray(fir, dtype=np.complex128),
+        np.ascontiguousarray(power_mw, dtype=np.float64),
+        float(math.sqrt(noise_power_full_mw / 2.0)),
+        bool(add_signal),
+        add_noise,
+        rows,
+        u,
+        y,
+    )
