@@ -4,8 +4,9 @@ Revisions execute raw SQL through the DBAPI connection (``run_sql``) because
 ``op.execute`` would treat every ``:word`` in SQL text as a bind parameter.
 """
 
-from alembic import context
 from sqlalchemy import create_engine, pool
+
+from alembic import context
 
 config = context.config
 

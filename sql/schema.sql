@@ -58,8 +58,7 @@ CREATE TABLE heimdall.synthetic_datasets (
     health_status       text NOT NULL DEFAULT 'unknown'
                         CHECK (health_status IN ('unknown', 'healthy', 'warning', 'critical')),
     health_checked_at   timestamptz,
-    health_report       jsonb,
-    CONSTRAINT num_samples_within_reserved CHECK (num_samples <= next_idx)
+    health_report       jsonb
 );
 
 COMMENT ON TABLE heimdall.synthetic_datasets IS
@@ -219,10 +218,11 @@ CREATE TABLE heimdall.generation_chunks (
     CHECK (last_idx >= first_idx)
 );
 
--- Generation chunks of one dataset never start at the same index (reserve_samples makes
--- them disjoint; this catches a bug that would not).
+-- Live generation chunks of one dataset never start at the same index (reserve_samples
+-- makes them disjoint; this catches a bug that would not). Abandoned chunks gave their
+-- indices back, so a later request may cover them again.
 CREATE UNIQUE INDEX generation_chunks_generate_first_idx
-    ON heimdall.generation_chunks (dataset_id, first_idx) WHERE kind = 'generate';
+    ON heimdall.generation_chunks (dataset_id, first_idx) WHERE kind = 'generate' AND state <> 'abandoned';
 CREATE INDEX generation_chunks_request_idx ON heimdall.generation_chunks (request_id);
 CREATE INDEX generation_chunks_open_idx ON heimdall.generation_chunks (dataset_id, state)
     WHERE state <> 'done';

@@ -61,6 +61,12 @@ class LocalPostgres:
         self.datadir = self.base / "data"
         self.logfile = self.base / "server.log"
         self.started = False
+        # Attributes pytest-postgresql reads from a `depends_on` base fixture.
+        self.host = "127.0.0.1"
+        self.password: str | None = None
+        self.options = ""
+        self.maintenance_dbname = "postgres"
+        self.template_dbname: str | None = None
 
     @property
     def url(self) -> str:

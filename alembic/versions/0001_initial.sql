@@ -59,8 +59,7 @@ CREATE TABLE heimdall.synthetic_datasets (
     health_status       text NOT NULL DEFAULT 'unknown'
                         CHECK (health_status IN ('unknown', 'healthy', 'warning', 'critical')),
     health_checked_at   timestamptz,
-    health_report       jsonb,
-    CONSTRAINT num_samples_within_reserved CHECK (num_samples <= next_idx)
+    health_report       jsonb
 );
 
 COMMENT ON TABLE heimdall.synthetic_datasets IS
@@ -220,10 +219,11 @@ CREATE TABLE heimdall.generation_chunks (
     CHECK (last_idx >= first_idx)
 );
 
--- Generation chunks of one dataset never start at the same index (reserve_samples makes
--- them disjoint; this catches a bug that would not).
+-- Live generation chunks of one dataset never start at the same index (reserve_samples
+-- makes them disjoint; this catches a bug that would not). Abandoned chunks gave their
+-- indices back, so a later request may cover them again.
 CREATE UNIQUE INDEX generation_chunks_generate_first_idx
-    ON heimdall.generation_chunks (dataset_id, first_idx) WHERE kind = 'generate';
+    ON heimdall.generation_chunks (dataset_id, first_idx) WHERE kind = 'generate' AND state <> 'abandoned';
 CREATE INDEX generation_chunks_request_idx ON heimdall.generation_chunks (request_id);
 CREATE INDEX generation_chunks_open_idx ON heimdall.generation_chunks (dataset_id, state)
     WHERE state <> 'done';
@@ -1100,7 +1100,7 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
         -- Placement defaults: 4..8 receivers over the default network's area.
-        v := jsonb_build_object('mode', rx_mode, 'count_min', '4', 'count_max', '8', 'alt_m', '200',
+        v := jsonb_build_object('mode', rx_mode, 'count_min', 4, 'count_max', 8, 'alt_m', 200,
                  'area', '{"lat_min": 44.3, "lat_max": 45.6, "lon_min": 7.0, "lon_max": 9.3}'::jsonb)
              || (v - 'mode');
         IF jsonb_typeof(v -> 'count_min') <> 'number' OR jsonb_typeof(v -> 'count_max') <> 'number'

@@ -1,0 +1,183 @@
+"""Worker-side SQL API: claim, heartbeat, release, fail, retry, pause/resume/abandon, roles."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import errors as pgerr
+from psycopg.types.json import Jsonb
+
+from tests.helpers import fill_pending_chunks, insert_samples
+
+
+def create(conn, n=0, chunk_size=100, name="ds"):
+    return conn.execute("SELECT heimdall.create_dataset(%s, 'iq_raw', %s, 1, %s)",
+                        (name, Jsonb({"chunk_size": chunk_size}), n)).fetchone()[0]
+
+
+def claim(conn, vt=60, max_reads=5):
+    return conn.execute("SELECT chunk_id, msg_id, first_idx, last_idx, attempt "
+                        "FROM heimdall.claim_chunk('w', %s, %s)", (vt, max_reads)).fetchone()
+
+
+def chunk_state(conn, chunk_id):
+    return conn.execute("SELECT state FROM heimdall.generation_chunks WHERE id = %s", (chunk_id,)).fetchone()[0]
+
+
+def test_claim_returns_dataset_and_marks_running(conn):
+    ds = create(conn, n=10)
+    row = conn.execute("SELECT * FROM heimdall.claim_chunk('w1', 30, 5)").fetchone()
+    assert row[2] == ds and row[3] == "iq_raw" and row[4] == "generate" and row[5:7] == (0, 9)
+    assert row[7] == 1 and row[8]["chunk_size"] == 100 and row[9] == 1
+    assert chunk_state(conn, row[0]) == "running"
+    assert claim(conn) is None            # invisible while claimed
+
+
+def test_malformed_and_unknown_messages_are_archived_with_an_error(conn):
+    conn.execute("SELECT pgmq.send('heimdall_chunks', '{\"hello\": 1}')")
+    conn.execute("SELECT pgmq.send('heimdall_chunks', '{\"chunk_id\": 999, \"dataset_id\": \"x\"}')")
+    conn.execute("SELECT pgmq.send('heimdall_chunks', '\"just a string\"')")
+    assert claim(conn) is None
+    errors = [r[0] for r in conn.execute("SELECT error FROM heimdall.dead_letters ORDER BY id")]
+    assert errors[0].startswith("malformed payload") and "unknown chunk 999" in errors[1]
+    assert errors[2].startswith("malformed payload")
+    assert conn.execute("SELECT count(*) FROM pgmq.a_heimdall_chunks").fetchone()[0] == 3
+    assert conn.execute("SELECT queue_length FROM pgmq.metrics('heimdall_chunks')").fetchone()[0] == 0
+
+
+def test_chunk_failed_after_max_reads_and_retry_reenqueues(conn):
+    ds = create(conn, n=5)
+    chunk_id, msg_id, *_ = claim(conn, max_reads=2)
+    for _ in range(2):   # the worker "dies": make the message visible again at once
+        conn.execute("SELECT pgmq.set_vt('heimdall_chunks', %s, 0)", (msg_id,))
+        got = claim(conn, max_reads=2)
+        if got is None:
+            break
+    assert chunk_state(conn, chunk_id) == "failed"
+    err = conn.execute("SELECT last_error FROM heimdall.generation_chunks WHERE id = %s", (chunk_id,)).fetchone()[0]
+    assert "gave up after 2 deliveries" in err
+    assert conn.execute("SELECT heimdall.retry_failed_chunks(%s)", (ds,)).fetchone()[0] == 1
+    assert fill_pending_chunks(conn) == 1
+    assert conn.execute("SELECT num_samples FROM heimdall.synthetic_datasets WHERE id = %s", (ds,)).fetchone()[0] == 5
+
+
+def test_fail_release_extend_guarded_by_claim(conn):
+    create(conn, n=5)
+    chunk_id, msg_id, *_ = claim(conn)
+    vt = conn.execute("SELECT heimdall.extend_chunk(%s, %s, 120)", (chunk_id, msg_id)).fetchone()[0]
+    assert vt is not None
+    with pytest.raises(pgerr.ObjectNotInPrerequisiteState, match="claim lost"):
+        conn.execute("SELECT heimdall.extend_chunk(%s, %s, 120)", (chunk_id, msg_id + 1000))
+    assert conn.execute("SELECT heimdall.release_chunk(%s, %s)", (chunk_id, msg_id)).fetchone()[0] is True
+    assert chunk_state(conn, chunk_id) == "pending"
+    chunk_id2, msg_id2, *_ = claim(conn)       # visible again at once
+    assert (chunk_id2, msg_id2) == (chunk_id, msg_id)
+    assert conn.execute("SELECT heimdall.fail_chunk(%s, %s, 'boom', true, 0)", (chunk_id, msg_id)).fetchone()[0] == "failed"
+    assert conn.execute("SELECT heimdall.fail_chunk(%s, %s, 'again', true, 0)", (chunk_id, msg_id)).fetchone()[0] is None
+    assert claim(conn) is None
+
+
+def test_complete_requires_all_rows_and_is_idempotent(conn):
+    ds = create(conn, n=10)
+    chunk_id, msg_id, *_ = claim(conn)
+    with pytest.raises(pgerr.CheckViolation, match="5 of 10 feature rows present"):
+        with conn.transaction():
+            insert_samples(conn, ds, 0, 4)
+            conn.execute("SELECT heimdall.complete_chunk(%s, %s, 'v1')", (chunk_id, msg_id))
+    with conn.transaction():
+        insert_samples(conn, ds, 0, 9)
+        assert conn.execute("SELECT heimdall.complete_chunk(%s, %s, 'v1')", (chunk_id, msg_id)).fetchone()[0]
+    assert conn.execute("SELECT heimdall.complete_chunk(%s, %s, 'v1')", (chunk_id, msg_id)).fetchone()[0] is False
+    assert conn.execute("SELECT heimdall.begin_chunk_commit(%s)", (chunk_id,)).fetchone()[0] is False
+    assert conn.execute("SELECT num_samples, generator_version FROM heimdall.synthetic_datasets WHERE id = %s",
+                        (ds,)).fetchone() == (10, "v1")
+
+
+def test_rows_from_another_generator_version_refused(conn):
+    ds = create(conn, n=20, chunk_size=10)
+    fill_pending_chunks(conn, generator_version="v1")
+    conn.execute("SELECT heimdall.expand_dataset(%s, 10)", (ds,))
+    with pytest.raises(pgerr.ObjectNotInPrerequisiteState, match="generated by generator v1, this worker runs v2"):
+        fill_pending_chunks(conn, generator_version="v2")
+
+
+def test_pause_resume_abandon_tail_only(conn):
+    ds = create(conn, n=30, chunk_size=10)
+    first_req = conn.execute("SELECT id FROM heimdall.generation_requests").fetchone()[0]
+    req = conn.execute("SELECT heimdall.expand_dataset(%s, 30)", (ds,)).fetchone()[0]
+    assert conn.execute("SELECT heimdall.pause_request(%s)", (req,)).fetchone()[0] == 3
+    with pytest.raises(pgerr.ObjectNotInPrerequisiteState, match="no pending chunks to pause"):
+        conn.execute("SELECT heimdall.pause_request(%s)", (req,))
+    assert fill_pending_chunks(conn) == 3          # only the first request's chunks
+    assert conn.execute("SELECT state FROM heimdall.request_progress WHERE request_id = %s", (req,)).fetchone()[0] == "paused"
+    # the first request is finished: nothing to abandon there
+    with pytest.raises(pgerr.ObjectNotInPrerequisiteState, match="nothing unfinished"):
+        conn.execute("SELECT heimdall.abandon_request(%s)", (first_req,))
+    assert conn.execute("SELECT heimdall.resume_request(%s)", (req,)).fetchone()[0] == 3
+    # finish one chunk of the second request, then pause the rest: 40..59 are the tail
+    assert claim(conn) is not None
+    conn.execute("UPDATE heimdall.generation_chunks SET state = 'pending' WHERE state = 'running'")
+    c_id, m_id, first, last, _ = conn.execute(
+        "SELECT c.id, c.msg_id, c.first_idx, c.last_idx, 0 FROM heimdall.generation_chunks c "
+        "WHERE c.request_id = %s ORDER BY first_idx LIMIT 1", (req,)).fetchone()
+    with conn.transaction():
+        conn.execute("SELECT heimdall.begin_chunk_commit(%s)", (c_id,))
+        insert_samples(conn, ds, first, last)
+        conn.execute("SELECT heimdall.complete_chunk(%s, %s, 'test')", (c_id, m_id))
+    conn.execute("SELECT heimdall.pause_request(%s)", (req,))
+    assert conn.execute("SELECT * FROM heimdall.abandon_request(%s)", (req,)).fetchone() == (40, 59)
+    assert conn.execute("SELECT next_idx, num_samples FROM heimdall.synthetic_datasets WHERE id = %s",
+                        (ds,)).fetchone() == (40, 40)
+    assert conn.execute("SELECT queue_length FROM pgmq.metrics('heimdall_chunks')").fetchone()[0] == 0
+    # the next expansion continues right after: no gap
+    conn.execute("SELECT heimdall.expand_dataset(%s, 5)", (ds,))
+    fill_pending_chunks(conn)
+    idx = [r[0] for r in conn.execute("SELECT sample_idx FROM heimdall.measurement_features ORDER BY 1")]
+    assert idx == list(range(45))
+
+
+def test_abandon_refused_when_not_the_tail(conn):
+    ds = create(conn, n=10, chunk_size=10)
+    first_req = conn.execute("SELECT id FROM heimdall.generation_requests").fetchone()[0]
+    conn.execute("SELECT heimdall.pause_request(%s)", (first_req,))
+    conn.execute("SELECT heimdall.expand_dataset(%s, 10)", (ds,))
+    fill_pending_chunks(conn)                        # 10..19 committed after the paused 0..9
+    with pytest.raises(pgerr.ObjectNotInPrerequisiteState, match="not the tail"):
+        conn.execute("SELECT heimdall.abandon_request(%s)", (first_req,))
+
+
+def test_repair_chunk_rewrites_its_range_in_one_transaction(conn):
+    ds = create(conn, n=10)
+    fill_pending_chunks(conn)
+    req = conn.execute("INSERT INTO heimdall.generation_requests (dataset_id, kind, first_idx, last_idx, num_samples, "
+                       "chunk_size) VALUES (%s, 'repair', 3, 5, 3, 3) RETURNING id", (ds,)).fetchone()[0]
+    cid = conn.execute("INSERT INTO heimdall.generation_chunks (request_id, dataset_id, kind, first_idx, last_idx) "
+                       "VALUES (%s, %s, 'repair', 3, 5) RETURNING id", (req, ds)).fetchone()[0]
+    conn.execute("SELECT heimdall.enqueue_chunks(ARRAY[%s]::bigint[])", (cid,))
+    assert fill_pending_chunks(conn) == 1
+    assert conn.execute("SELECT num_samples FROM heimdall.synthetic_datasets").fetchone()[0] == 10
+
+
+def test_roles(conn, db_url):
+    ds = create(conn, n=5)
+    conn.execute("CREATE ROLE w_login LOGIN IN ROLE heimdall_worker")
+    conn.execute("CREATE ROLE r_login LOGIN IN ROLE heimdall_reader")
+    worker_url = db_url.replace("postgres@", "w_login@")
+    reader_url = db_url.replace("postgres@", "r_login@")
+    try:
+        with psycopg.connect(worker_url, autocommit=True) as w:
+            assert fill_pending_chunks(w) == 1
+            with pytest.raises(pgerr.InsufficientPrivilege):
+                w.execute("SELECT heimdall.expand_dataset(%s, 5)", (ds,))
+            with pytest.raises(pgerr.InsufficientPrivilege):
+                w.execute("UPDATE heimdall.synthetic_datasets SET name = 'x'")
+        with psycopg.connect(reader_url, autocommit=True) as r:
+            assert r.execute("SELECT num_samples FROM heimdall.dataset_health").fetchone()[0] == 5
+            with pytest.raises(pgerr.InsufficientPrivilege):
+                r.execute("SELECT * FROM heimdall.claim_chunk('r', 30, 5)")
+            with pytest.raises(pgerr.InsufficientPrivilege):
+                r.execute("DELETE FROM heimdall.measurement_features")
+    finally:
+        conn.execute("DROP OWNED BY w_login, r_login")
+        conn.execute("DROP ROLE w_login")
+        conn.execute("DROP ROLE r_login")
