@@ -259,14 +259,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+EXTRA_MODULES = ("worker.runner", "worker.maintenance", "worker.demo")
+
+
 def _load_extra_commands() -> None:
-    # Sub-commands that live in their own modules register themselves here.
-    for mod in ("worker.runner", "worker.maintenance", "worker.demo"):
+    # Sub-commands that live in their own modules: each exposes register(sub, common).
+    import importlib
+
+    for name in EXTRA_MODULES:
         try:
-            __import__(mod)
+            mod = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != mod:
+            if exc.name != name:
                 raise
+            continue
+        if mod.register not in EXTRA_COMMANDS:
+            EXTRA_COMMANDS.append(mod.register)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

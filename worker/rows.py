@@ -1,0 +1,86 @@
+"""SampleBatch -> database rows, written with binary COPY (one COPY per table per chunk)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import psycopg
+
+from .storage import EncodedChunk
+
+# (column, postgres type, SampleBatch attribute or None for special handling)
+FEATURE_COLUMNS: list[tuple[str, str]] = [
+    ("dataset_id", "uuid"), ("sample_idx", "int4"),
+    ("tx_lat", "float8"), ("tx_lon", "float8"), ("tx_alt_m", "float4"), ("tx_power_dbm", "float4"),
+    ("frequency_hz", "float8"), ("signal_kind", "text"),
+    ("gdop", "float8"), ("mean_snr_db", "float4"), ("num_receivers", "int2"),
+    ("num_receivers_detected", "int2"), ("attempts", "int4"), ("rejections", "jsonb"),
+    ("receiver_ids", "text[]"),
+    ("rx_lat", "float8[]"), ("rx_lon", "float8[]"), ("rx_alt_m", "float4[]"),
+    ("rssi_dbm", "float4[]"), ("snr_db", "float4[]"), ("noise_floor_dbm", "float4[]"),
+    ("freq_offset_hz", "float4[]"), ("bandwidth_hz", "float4[]"), ("toa_s", "float8[]"),
+    ("tdoa_s", "float8[]"), ("signal_present", "bool[]"),
+    ("spectral_centroid_hz", "float4[]"), ("spectral_rolloff_hz", "float4[]"),
+    ("envelope_mean", "float4[]"), ("envelope_std", "float4[]"), ("papr_db", "float4[]"),
+    ("delay_spread_s", "float4[]"),
+    ("true_rx_power_dbm", "float4[]"), ("true_snr_db", "float4[]"), ("true_freq_offset_hz", "float4[]"),
+    ("true_tdoa_s", "float8[]"), ("distance_m", "float8[]"), ("path_loss_db", "float4[]"),
+    ("los", "bool[]"),
+]
+SCALAR_FLOATS = {"tx_lat", "tx_lon", "tx_alt_m", "tx_power_dbm", "frequency_hz", "gdop", "mean_snr_db"}
+IQ_COLUMNS: list[tuple[str, str]] = [
+    ("dataset_id", "uuid"), ("sample_idx", "int4"), ("object_key", "text"), ("byte_offset", "int8"),
+    ("byte_length", "int8"), ("sha256", "text"), ("shape", "int4[]"), ("dtype", "text"),
+    ("sample_rate_hz", "int4"),
+]
+
+
+
+def feature_rows(dataset_id, batch) -> Iterator[tuple]:
+    """One tuple per sample, in FEATURE_COLUMNS order."""
+    for k in range(len(batch)):
+        nr = int(batch.num_receivers[k])
+        row: list = []
+        for col, pgtype in FEATURE_COLUMNS:
+            if col == "dataset_id":
+                row.append(dataset_id)
+            elif col == "sample_idx":
+                row.append(int(batch.sample_idx[k]))
+            elif col == "signal_kind":
+                row.append(batch.signal_kind[k])
+            elif col == "rejections":
+                row.append(json.dumps(batch.rejections[k]))
+            elif col == "receiver_ids":
+                row.append(list(batch.receiver_ids[k]))
+            elif col in ("num_receivers", "num_receivers_detected", "attempts"):
+                row.append(int(getattr(batch, col)[k]))
+            elif col in SCALAR_FLOATS:
+                row.append(float(getattr(batch, col)[k]))
+            elif pgtype == "bool[]":
+                row.append([bool(v) for v in getattr(batch, col)[k, :nr]])
+            else:
+                row.append(np.asarray(getattr(batch, col)[k, :nr], dtype=np.float64).tolist())
+        yield tuple(row)
+
+
+def iq_rows(dataset_id, batch, key: str, enc: EncodedChunk, sample_rate_hz: int) -> Iterator[tuple]:
+    for k in range(len(batch)):
+        yield (dataset_id, int(batch.sample_idx[k]), key, enc.offset(k), enc.sample_nbytes,
+               enc.sha256[k], list(enc.shape), "complex64", int(sample_rate_hz))
+
+
+def copy_rows(conn: psycopg.Connection, table: str, columns: list[tuple[str, str]], rows) -> int:
+    """Binary COPY of ``rows`` into heimdall.<table> (identifiers from the constants above)."""
+    from psycopg import sql
+
+    stmt = sql.SQL("COPY heimdall.{} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns))
+    n = 0
+    with conn.cursor() as cur, cur.copy(stmt) as copy:
+        copy.set_types([t for _, t in columns])
+        for row in rows:
+            copy.write_row(row)
+            n += 1
+    return n

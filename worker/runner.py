@@ -1,0 +1,357 @@
+"""The worker loop: claim a chunk -> generate -> upload IQ -> commit rows, repeat.
+
+Stateless: everything it needs comes with the claimed chunk (dataset type, normalized
+config, seed, index range); everything it produces is either an object whose key is a
+function of the range (rewritten identically on redelivery) or rows committed in one
+transaction together with the chunk's completion. Crash anywhere and the message comes
+back after its visibility timeout; commit twice and the second is a no-op.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from . import db, queries
+from .config import GenerationConfig
+from .errors import DatabaseUnavailable, HeimdallError, InvalidState, NotFound
+from .rows import FEATURE_COLUMNS, IQ_COLUMNS, copy_rows, feature_rows, iq_rows
+from .storage import ObjectStore, StorageError, encode_chunk, iq_object_key
+
+log = logging.getLogger("heimdall.worker")
+
+
+class ShutdownNow(BaseException):
+    """Second signal: stop at once (the chunk in hand is released)."""
+
+
+@dataclass
+class Settings:
+    database_url: str
+    s3_endpoint: str | None
+    s3_access_key: str | None
+    s3_secret_key: str | None
+    s3_bucket: str
+    s3_secure: bool
+    vt_s: int = 120
+    max_reads: int = 5
+    poll_s: float = 0.5
+    s3_retry_s: float = 300.0
+    db_retry_s: float = 300.0
+    worker_id: str = ""
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Settings:
+        """Flags override the environment. Missing settings fail here, naming them."""
+        def pick(flag: Any, env: str, default: Any = None) -> Any:
+            return flag if flag not in (None, "") else os.environ.get(env, default)
+
+        url = pick(args.database_url, db.DATABASE_URL_ENV)
+        if not url:
+            raise HeimdallError(f"{db.DATABASE_URL_ENV} is not set (or pass --database-url)")
+        secure_raw = pick(args.s3_secure, "HEIMDALL_S3_SECURE", "false")
+        if str(secure_raw).lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise HeimdallError(f"HEIMDALL_S3_SECURE must be true or false, got {secure_raw!r}")
+        s = cls(
+            database_url=url,
+            s3_endpoint=pick(args.s3_endpoint, "HEIMDALL_S3_ENDPOINT"),
+            s3_access_key=pick(args.s3_access_key, "HEIMDALL_S3_ACCESS_KEY"),
+            s3_secret_key=pick(args.s3_secret_key, "HEIMDALL_S3_SECRET_KEY"),
+            s3_bucket=pick(args.s3_bucket, "HEIMDALL_S3_BUCKET", "heimdall-iq"),
+            s3_secure=str(secure_raw).lower() in ("true", "1", "yes"),
+            vt_s=args.vt, max_reads=args.max_reads, poll_s=args.poll,
+            worker_id=args.worker_id or f"{socket.gethostname()}:{os.getpid()}",
+        )
+        for name, value in (("HEIMDALL_S3_ENDPOINT", s.s3_endpoint), ("HEIMDALL_S3_ACCESS_KEY", s.s3_access_key),
+                            ("HEIMDALL_S3_SECRET_KEY", s.s3_secret_key)):
+            if not value:
+                raise HeimdallError(f"{name} is not set (the worker stores IQ in the object store)")
+        if s.vt_s < 1 or s.max_reads < 1:
+            raise HeimdallError("--vt and --max-reads must be >= 1")
+        return s
+
+    def object_store(self) -> ObjectStore:
+        return ObjectStore(self.s3_endpoint or "", self.s3_access_key or "", self.s3_secret_key or "",
+                           self.s3_bucket, secure=self.s3_secure)
+
+
+def _log(event: str, **fields: Any) -> None:
+    log.info(json.dumps({"event": event, **fields}, default=str))
+
+
+def fault_point(name: str) -> None:
+    """Test hook for crash windows: HEIMDALL_FAULT_SLEEP="<name>:<seconds>" makes the worker
+    log ``fault_point`` and sleep there, so a test can kill it or its services at exactly
+    that point. Unset in production: a dictionary lookup."""
+    spec = os.environ.get("HEIMDALL_FAULT_SLEEP")
+    if spec:
+        point, _, seconds = spec.partition(":")
+        if point == name:
+            _log("fault_point", point=name, pid=os.getpid())
+            sys.stderr.flush()
+            time.sleep(float(seconds or 3600))
+
+
+class Heartbeat:
+    """Extends the claim's visibility every vt/3 s from its own connection while a chunk runs."""
+
+    def __init__(self, url: str, chunk_id: int, msg_id: int, vt_s: int) -> None:
+        self.url, self.chunk_id, self.msg_id, self.vt_s = url, chunk_id, msg_id, vt_s
+        self.stop_evt = threading.Event()
+        self.lost = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        conn = None
+        while not self.stop_evt.wait(max(1.0, self.vt_s / 3)):
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+                queries.one(conn, "extend_chunk", chunk_id=self.chunk_id, msg_id=self.msg_id, vt_s=self.vt_s)
+            except InvalidState:
+                self.lost = True      # someone else owns it now; our commit will find out
+                break
+            except Exception as exc:  # keep beating; the commit path handles real failures
+                _log("heartbeat_error", chunk_id=self.chunk_id, error=str(exc))
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_evt.set()
+        self.thread.join(5)
+
+
+class Worker:
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.stop_requested = False
+        self.conn: psycopg.Connection | None = None
+        self.store: ObjectStore | None = None
+        self.chunks_done = 0
+        self.samples_done = 0
+
+    # ------------------------------------------------------------------ connections
+    def connect(self, deadline_s: float | None = None) -> psycopg.Connection:
+        """(Re)connect, retrying with backoff while the database is unreachable."""
+        start, delay = time.monotonic(), 0.2
+        while True:
+            try:
+                self.conn = psycopg.connect(self.s.database_url, autocommit=True, connect_timeout=5,
+                                            application_name="heimdall-worker")
+                return self.conn
+            except psycopg.OperationalError as exc:
+                if deadline_s is None or time.monotonic() - start > deadline_s or self.stop_requested:
+                    raise DatabaseUnavailable(f"cannot reach the database (HEIMDALL_DATABASE_URL): "
+                                              f"{str(exc).strip().splitlines()[0]}") from exc
+                _log("db_reconnect", error=str(exc).strip().splitlines()[0], retry_in_s=delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def start(self) -> None:
+        self.connect(deadline_s=None)
+        ok = self.conn.execute("SELECT to_regproc('heimdall.claim_chunk') IS NOT NULL").fetchone()[0]
+        if not ok:
+            raise HeimdallError("the database has no heimdall schema: run `heimdall-synth db upgrade`")
+        self.store = self.s.object_store()
+        self.store.ensure_bucket()
+
+    # ------------------------------------------------------------------------ loop
+    def run(self, until_idle: bool = False, max_chunks: int | None = None) -> int:
+        self.start()
+        _log("worker_started", worker_id=self.s.worker_id, until_idle=until_idle, pid=os.getpid())
+        while not self.stop_requested:
+            if max_chunks is not None and self.chunks_done >= max_chunks:
+                break
+            try:
+                job = queries.one(self.conn, "claim_chunk", worker_id=self.s.worker_id,
+                                  vt_s=self.s.vt_s, max_reads=self.s.max_reads)
+                if job is None:
+                    if until_idle and queries.one(self.conn, "work_in_flight")["open"] == 0:
+                        break
+                    time.sleep(self.s.poll_s)
+                    continue
+                self.process(job)
+            except DatabaseUnavailable as exc:
+                _log("db_lost", error=str(exc))
+                self.connect(deadline_s=self.s.db_retry_s)
+            except psycopg.OperationalError as exc:
+                _log("db_lost", error=str(exc).strip())
+                self.connect(deadline_s=self.s.db_retry_s)
+        _log("worker_stopped", worker_id=self.s.worker_id, chunks=self.chunks_done, samples=self.samples_done)
+        if self.conn is not None:
+            self.conn.close()
+        return 0
+
+    def process(self, job: dict[str, Any]) -> None:
+        chunk_id, msg_id = job["chunk_id"], job["msg_id"]
+        ds, first, last = str(job["dataset_id"]), job["first_idx"], job["last_idx"]
+        t0 = time.monotonic()
+        try:
+            with Heartbeat(self.s.database_url, chunk_id, msg_id, self.s.vt_s):
+                from .rf import GENERATOR_VERSION, GenerationError, generate_samples
+
+                try:
+                    cfg = GenerationConfig.from_normalized(job["config"])
+                    batch = generate_samples(cfg, job["seed"], first, last - first + 1,
+                                             want_iq=job["dataset_type"] == "iq_raw")
+                except GenerationError as exc:
+                    self._fail(chunk_id, msg_id, str(exc), permanent=True)
+                    return
+                t_gen = time.monotonic()
+                key, enc, nbytes = None, None, 0
+                if job["dataset_type"] == "iq_raw":
+                    enc = encode_chunk(batch.iq)
+                    key = iq_object_key(ds, first, last)
+                    fault_point("before_upload")
+                    self._upload(key, enc.data)
+                    fault_point("after_upload")
+                    nbytes = len(enc.data)
+                t_up = time.monotonic()
+                completed = self._commit(job, batch, key, enc, cfg.sample_rate_hz, GENERATOR_VERSION)
+        except ShutdownNow:
+            self._release(chunk_id, msg_id)
+            raise
+        t_end = time.monotonic()
+        if completed:
+            self.chunks_done += 1
+            self.samples_done += len(batch)
+        _log("chunk_done" if completed else "chunk_already_done", dataset=ds, first_idx=first, last_idx=last,
+             samples=len(batch), seconds=round(t_end - t0, 3), generate_s=round(t_gen - t0, 3),
+             upload_s=round(t_up - t_gen, 3), commit_s=round(t_end - t_up, 3), bytes=nbytes,
+             attempt=job["attempt"], kind=job["kind"])
+
+    def _upload(self, key: str, data: bytes) -> None:
+        """PUT with retries: an object-store outage is not the chunk's fault."""
+        start, delay = time.monotonic(), 0.5
+        while True:
+            try:
+                self.store.put(key, data)
+                return
+            except StorageError as exc:
+                if time.monotonic() - start > self.s.s3_retry_s or self.stop_requested:
+                    raise
+                if "NoSuchBucket" in str(exc):      # the store was reset: recreate the bucket
+                    try:
+                        self.store.ensure_bucket()
+                    except StorageError:
+                        pass
+                _log("s3_retry", key=key, error=str(exc), retry_in_s=delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _commit(self, job, batch, key, enc, sample_rate_hz: int, generator_version: str) -> bool:
+        """One transaction: lock chunk, COPY rows, complete. Retried across reconnects."""
+        start = time.monotonic()
+        ds = job["dataset_id"]
+        while True:
+            try:
+                with self.conn.transaction():
+                    needed = queries.one(self.conn, "begin_chunk_commit", chunk_id=job["chunk_id"])["needed"]
+                    if needed:
+                        copy_rows(self.conn, "measurement_features", FEATURE_COLUMNS,
+                                  _with_fault_after_first(feature_rows(ds, batch), "mid_copy"))
+                        if key is not None:
+                            copy_rows(self.conn, "synthetic_iq_samples", IQ_COLUMNS,
+                                      iq_rows(ds, batch, key, enc, sample_rate_hz))
+                    done = queries.one(self.conn, "complete_chunk", chunk_id=job["chunk_id"],
+                                       msg_id=job["msg_id"], generator_version=generator_version)
+                return bool(done["completed"])
+            except (NotFound, InvalidState) as exc:
+                # dataset deleted or chunk abandoned meanwhile: nothing to commit
+                _log("chunk_dropped", chunk_id=job["chunk_id"], reason=str(exc))
+                return False
+            except (psycopg.OperationalError, DatabaseUnavailable) as exc:
+                if time.monotonic() - start > self.s.db_retry_s:
+                    raise
+                _log("commit_retry", chunk_id=job["chunk_id"], error=str(exc).strip().splitlines()[0])
+                self.connect(deadline_s=self.s.db_retry_s)
+
+    def _fail(self, chunk_id: int, msg_id: int, error: str, permanent: bool) -> None:
+        state = queries.one(self.conn, "fail_chunk", chunk_id=chunk_id, msg_id=msg_id, error=error,
+                            permanent=permanent, retry_in_s=5)["state"]
+        _log("chunk_failed", chunk_id=chunk_id, error=error, state=state)
+
+    def _release(self, chunk_id: int, msg_id: int) -> None:
+        try:
+            if self.conn is None or self.conn.closed:
+                self.connect(deadline_s=5)
+            queries.one(self.conn, "release_chunk", chunk_id=chunk_id, msg_id=msg_id)
+            _log("chunk_released", chunk_id=chunk_id)
+        except Exception as exc:   # the visibility timeout will release it anyway
+            _log("release_failed", chunk_id=chunk_id, error=str(exc))
+
+
+def _with_fault_after_first(rows, point: str):
+    for i, row in enumerate(rows):
+        yield row
+        if i == 0:
+            fault_point(point)
+
+
+def install_signal_handlers(worker: Worker) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        if worker.stop_requested:
+            raise ShutdownNow()
+        worker.stop_requested = True
+        _log("stopping", signal=signal.Signals(signum).name,
+             note="finishing the chunk in hand; signal again to release it and exit now")
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def setup_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def cmd_worker_run(args: argparse.Namespace) -> int:
+    setup_logging()
+    worker = Worker(Settings.from_args(args))
+    install_signal_handlers(worker)
+    try:
+        return worker.run(until_idle=args.until_idle, max_chunks=args.max_chunks)
+    except ShutdownNow:
+        return 0
+
+
+def add_worker_arguments(x: argparse.ArgumentParser) -> None:
+    x.add_argument("--until-idle", action="store_true",
+                   help="exit 0 once the queue is empty and no chunk is in flight")
+    x.add_argument("--s3-endpoint", help="host:port (default $HEIMDALL_S3_ENDPOINT)")
+    x.add_argument("--s3-access-key", help="default $HEIMDALL_S3_ACCESS_KEY")
+    x.add_argument("--s3-secret-key", help="default $HEIMDALL_S3_SECRET_KEY")
+    x.add_argument("--s3-bucket", help="default $HEIMDALL_S3_BUCKET or heimdall-iq (created if missing)")
+    x.add_argument("--s3-secure", default=None, help="true/false (default $HEIMDALL_S3_SECURE or false)")
+    x.add_argument("--vt", type=int, default=int(os.environ.get("HEIMDALL_WORKER_VT_S", 120)),
+                   help="visibility timeout of a claimed chunk, seconds (default 120)")
+    x.add_argument("--max-reads", type=int, default=int(os.environ.get("HEIMDALL_WORKER_MAX_READS", 5)),
+                   help="deliveries before a chunk is marked failed (default 5)")
+    x.add_argument("--poll", type=float, default=0.5, help="seconds between polls of an empty queue")
+    x.add_argument("--worker-id", default=None, help="shown in progress views (default host:pid)")
+    x.add_argument("--max-chunks", type=int, default=None, help="exit after this many chunks")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    pw = sub.add_parser("worker", help="run a worker", parents=[common])
+    ws = pw.add_subparsers(dest="worker_command", required=True, metavar="ACTION")
+    x = ws.add_parser("run", help="claim chunks and generate them until stopped", parents=[common])
+    add_worker_arguments(x)
+    x.set_defaults(func=cmd_worker_run)

@@ -1,0 +1,173 @@
+"""Object store access (S3 API via the ``minio`` client) and the IQ chunk layout.
+
+One object per chunk: a standard ``.npy`` file holding a complex64 array of shape
+(n_samples, receivers, L). Sample k of the chunk is the byte range
+``[header_len + k * receivers * L * 8, ... + receivers * L * 8)`` so a training loader
+reads one sample with one ranged GET, and ``np.load`` reads the whole chunk.
+Keys are deterministic in the chunk's range, so a redelivered chunk rewrites the same
+object with the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from minio import Minio
+from minio.deleteobjects import DeleteObject
+from minio.error import S3Error
+
+IQ_DTYPE = np.dtype("<c8")
+
+
+class StorageError(RuntimeError):
+    """The object store refused or could not be reached (message names the setting)."""
+
+
+def iq_object_key(dataset_id: str, first_idx: int, last_idx: int) -> str:
+    """Deterministic key of the IQ object of chunk [first_idx, last_idx] of a dataset."""
+    return f"datasets/{dataset_id}/iq/{first_idx:010d}-{last_idx:010d}.npy"
+
+
+def dataset_prefix(dataset_id: str) -> str:
+    return f"datasets/{dataset_id}/"
+
+
+def parse_iq_key(key: str) -> tuple[str, int, int] | None:
+    """(dataset_id, first_idx, last_idx) of an IQ object key, or None if not one."""
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] != "datasets" or parts[2] != "iq" or not parts[3].endswith(".npy"):
+        return None
+    try:
+        first, last = parts[3][:-4].split("-")
+        return parts[1], int(first), int(last)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class EncodedChunk:
+    """A chunk's IQ as .npy bytes plus each sample's byte range and sha256."""
+
+    data: bytes
+    header_len: int
+    sample_nbytes: int
+    sha256: list[str]
+    shape: tuple[int, int]          # per sample: (receivers, L)
+
+    def offset(self, k: int) -> int:
+        return self.header_len + k * self.sample_nbytes
+
+
+def encode_chunk(iq: np.ndarray) -> EncodedChunk:
+    """Serialize (n, receivers, L) complex64 IQ as .npy and hash every sample's bytes."""
+    iq = np.ascontiguousarray(iq, dtype=IQ_DTYPE)
+    if iq.ndim != 3:
+        raise ValueError(f"iq must have shape (n, receivers, L), got {iq.shape}")
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, iq, allow_pickle=False)
+    data = buf.getvalue()
+    header_len = len(data) - iq.nbytes
+    flat = memoryview(data)
+    per = iq.shape[1] * iq.shape[2] * IQ_DTYPE.itemsize
+    hashes = [hashlib.sha256(flat[header_len + k * per: header_len + (k + 1) * per]).hexdigest()
+              for k in range(iq.shape[0])]
+    return EncodedChunk(data, header_len, per, hashes, (iq.shape[1], iq.shape[2]))
+
+
+def decode_sample(raw: bytes, shape: tuple[int, int]) -> np.ndarray:
+    """Bytes of one sample's range -> complex64 array (receivers, L)."""
+    return np.frombuffer(raw, dtype=IQ_DTYPE).reshape(shape)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    last_modified: datetime | None
+
+
+class ObjectStore:
+    """Thin wrapper over ``minio.Minio`` bound to one bucket; errors become StorageError."""
+
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str,
+                 secure: bool = False, region: str = "us-east-1") -> None:
+        if not endpoint or "://" in endpoint or "/" in endpoint:
+            raise StorageError(f"HEIMDALL_S3_ENDPOINT must be host:port without scheme, got {endpoint!r}")
+        if len(bucket) < 3:
+            raise StorageError(f"HEIMDALL_S3_BUCKET must have at least 3 characters, got {bucket!r}")
+        self.endpoint, self.bucket = endpoint, bucket
+        # region given: avoids a location lookup per bucket; secure=False: no TLS retries on http.
+        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key,
+                            secure=secure, region=region)
+
+    @classmethod
+    def from_env(cls, **overrides: str | bool | None) -> ObjectStore:
+        def get(name: str, default: str | None = None) -> str:
+            value = overrides.get(name.lower()) or os.environ.get(f"HEIMDALL_S3_{name}") or default
+            if not value:
+                raise StorageError(f"HEIMDALL_S3_{name} is not set")
+            return str(value)
+
+        secure = overrides.get("secure")
+        if secure is None:
+            secure = os.environ.get("HEIMDALL_S3_SECURE", "false").lower() in ("1", "true", "yes")
+        return cls(get("ENDPOINT"), get("ACCESS_KEY"), get("SECRET_KEY"),
+                   get("BUCKET", "heimdall-iq"), secure=bool(secure))
+
+    def _wrap(self, what: str, exc: Exception) -> StorageError:
+        if isinstance(exc, S3Error):
+            if exc.code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
+                return StorageError(f"object store at {self.endpoint} refused the credentials "
+                                    f"(HEIMDALL_S3_ACCESS_KEY / HEIMDALL_S3_SECRET_KEY): {exc.code}")
+            return StorageError(f"{what} failed on {self.endpoint}: {exc.code}: {exc.message}")
+        return StorageError(f"{what} failed: object store at {self.endpoint} unreachable "
+                            f"(HEIMDALL_S3_ENDPOINT): {type(exc).__name__}: {exc}")
+
+    def ensure_bucket(self) -> None:
+        try:
+            if not self.client.bucket_exists(self.bucket):
+                self.client.make_bucket(self.bucket)
+        except Exception as exc:
+            raise self._wrap(f"bucket {self.bucket!r}", exc) from exc
+
+    def put(self, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(self.bucket, key, io.BytesIO(data), len(data),
+                                   content_type="application/octet-stream")
+        except Exception as exc:
+            raise self._wrap(f"PUT {key}", exc) from exc
+
+    def get(self, key: str, offset: int = 0, length: int = 0) -> bytes:
+        try:
+            resp = self.client.get_object(self.bucket, key, offset=offset, length=length)
+            try:
+                return resp.read()
+            finally:
+                resp.close()
+                resp.release_conn()
+        except Exception as exc:
+            raise self._wrap(f"GET {key}", exc) from exc
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        try:
+            for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                yield StoredObject(obj.object_name, obj.size or 0, obj.last_modified)
+        except Exception as exc:
+            raise self._wrap(f"LIST {prefix}", exc) from exc
+
+    def remove(self, keys: list[str]) -> int:
+        if not keys:
+            return 0
+        try:
+            errors = list(self.client.remove_objects(self.bucket, (DeleteObject(k) for k in keys)))
+        except Exception as exc:
+            raise self._wrap("DELETE", exc) from exc
+        if errors:
+            raise StorageError(f"DELETE failed for {len(errors)} objects, first: {errors[0]}")
+        return len(keys)
