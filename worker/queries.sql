@@ -78,3 +78,27 @@ SELECT count(*) AS open FROM heimdall.generation_chunks WHERE state IN ('pending
 
 -- name: queue_depth
 SELECT queue_length AS depth FROM pgmq.metrics('heimdall_chunks');
+
+-- name: gc_deleted_datasets
+SELECT dataset_id, object_prefix, deleted_at, deleted_at < now() - make_interval(secs => %(grace_s)s) AS expired
+  FROM heimdall.deleted_datasets WHERE gc_done_at IS NULL;
+
+-- name: gc_mark_done
+UPDATE heimdall.deleted_datasets SET gc_done_at = now() WHERE dataset_id = %(dataset_id)s;
+
+-- name: gc_live_datasets
+SELECT id::text AS dataset_id FROM heimdall.synthetic_datasets;
+
+-- name: referenced_keys
+SELECT DISTINCT object_key FROM heimdall.synthetic_iq_samples;
+
+-- name: open_chunk_ranges
+-- Chunks that may still upload or use their object (anything not done or abandoned).
+SELECT dataset_id::text AS dataset_id, first_idx, last_idx FROM heimdall.generation_chunks
+ WHERE state NOT IN ('done', 'abandoned');
+
+-- name: db_now
+SELECT now() AS now;
+
+-- name: audit
+INSERT INTO heimdall.audit_log (dataset_id, action, detail) VALUES (%(dataset_id)s, %(action)s, %(detail)s);

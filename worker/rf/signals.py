@@ -1,10 +1,10 @@
 """Baseband messages (voice, tone, DTMF, audio files) and their FM phase.
 
-A message ``m`` is a real float64 array sampled at the IQ sample rate, zero mean, peak
-|m| = 1, band-limited to roughly 300-3000 Hz (speech band of NBFM). Keeping it zero mean
-and without low-frequency content keeps the FM phase bounded, so the carrier frequency
-offset of each receiver is identifiable from the IQ (the mean instantaneous frequency of
-the FM signal is then the offset itself).
+A message ``m`` is a real float64 array sampled at the IQ sample rate, peak |m| = 1,
+without DC or low-frequency content (sinusoids of >= 300 Hz, or 300-3000 Hz band-pass
+filtered: the speech band of NBFM). That keeps the FM phase bounded (no linear trend), so
+the carrier frequency offset of each receiver is identifiable from the IQ as the slope of
+the phase.
 """
 
 from __future__ import annotations
@@ -101,10 +101,22 @@ def _voice_kernel(n, fs, f0_hz, f0_depth, f0_rate_hz, f0_phase, syl_end, syl_for
         out[i] = x
 
 
-def _finish(m: np.ndarray, sample_rate_hz: float, band_limit: bool) -> np.ndarray:
+def _finish(m: np.ndarray, sample_rate_hz: float, band_limit: bool, limiter: bool = False) -> np.ndarray:
     if band_limit:
         m = scipy.signal.sosfilt(_band_sos(float(sample_rate_hz)), m)
-    m = m - m.mean()
+    if limiter:
+        # Soft limiter (like the audio compressor of a real NBFM transmitter): speech has a
+        # high crest factor, and peak normalization alone would leave it so weakly
+        # modulated that the signal is nearly a bare carrier, with a correlation peak too
+        # broad for sub-sample TDOA.
+        rms = float(np.sqrt(np.mean(m * m)))
+        if rms > 0.0:
+            # The limiter is odd but speech is asymmetric, so it creates DC (a carrier
+            # offset!) and harmonics: band-limit again.
+            m = scipy.signal.sosfilt(_band_sos(float(sample_rate_hz)), np.tanh(m / (2.0 * rms)))
+    # No window-mean subtraction: the message has no DC *content* (sinusoids, or high-pass
+    # filtered), and removing the finite-window mean would add a small constant, i.e. a
+    # linear FM phase ramp that is indistinguishable from a carrier offset of several Hz.
     peak = np.max(np.abs(m))
     return m / peak if peak > 0 else m
 
@@ -126,15 +138,23 @@ def voice_message(rng: np.random.Generator, n: int, sample_rate_hz: float) -> np
     amp[0] = max(amp[0], 0.5)  # never an all-silent message
     out = np.empty(n, dtype=np.float64)
     _voice_kernel(n, fs, f0, depth, rate, ph, syl_end, np.ascontiguousarray(formants), amp, _FORMANT_BW_HZ, out)
-    return _finish(out, fs, True)
+    return _finish(out, fs, True, limiter=True)
 
 
 def tone_message(rng: np.random.Generator, n: int, sample_rate_hz: float) -> np.ndarray:
-    """Single sine tone, 300-3000 Hz."""
+    """Sine tone of 300-3000 Hz with a slow vibrato (5-15 % at 3-10 Hz).
+
+    The vibrato matters: a perfectly periodic message makes the FM signal periodic and
+    the TDOA ambiguous by multiples of the tone period.
+    """
     f = rng.uniform(300.0, 3000.0)
     ph = rng.uniform(0.0, 2 * math.pi)
+    depth = rng.uniform(0.05, 0.15)
+    f_v = rng.uniform(3.0, 10.0)
+    ph_v = rng.uniform(0.0, 2 * math.pi)
     t = np.arange(n) / float(sample_rate_hz)
-    return _finish(np.sin(2 * math.pi * f * t + ph), sample_rate_hz, False)
+    theta = 2 * math.pi * f * t - (f * depth / f_v) * np.cos(2 * math.pi * f_v * t + ph_v) + ph
+    return _finish(np.sin(theta), sample_rate_hz, False)
 
 
 def dtmf_message(rng: np.random.Generator, n: int, sample_rate_hz: float) -> np.ndarray:
@@ -149,16 +169,22 @@ def dtmf_message(rng: np.random.Generator, n: int, sample_rate_hz: float) -> np.
     m = np.zeros(n, dtype=np.float64)
     t = np.arange(n) / fs
     pos = start
+    ramp = 0.005 * fs
     for d in range(n_dig):
         a, b = max(pos, 0), min(pos + on[d], n)
         if b > a:
-            m[a:b] = np.sin(2 * math.pi * lo[d] * t[a:b]) + np.sin(2 * math.pi * hi[d] * t[a:b])
+            # Raised-cosine on/off ramps: hard keying would splatter the FM spectrum far
+            # out of band (and into the out-of-band noise estimate).
+            k = np.arange(pos, pos + on[d])[a - pos : b - pos]
+            env = np.minimum(1.0, np.minimum(k - pos + 0.5, pos + on[d] - k - 0.5) / ramp)
+            env = np.sin(0.5 * math.pi * np.clip(env, 0.0, 1.0)) ** 2
+            m[a:b] = env * (np.sin(2 * math.pi * lo[d] * t[a:b]) + np.sin(2 * math.pi * hi[d] * t[a:b]))
         pos += on[d] + off[d]
         if pos >= n:
             break
     if not np.any(m):  # keep the message non-empty even for very short windows
         m = np.sin(2 * math.pi * lo[0] * t) + np.sin(2 * math.pi * hi[0] * t)
-    return _finish(m, fs, False)
+    return _finish(m, fs, True)
 
 
 @functools.lru_cache(maxsize=8)
@@ -195,7 +221,7 @@ def audio_message(rng: np.random.Generator, n: int, sample_rate_hz: float, folde
     m = x[idx]
     if not np.any(m):
         m = np.sin(2 * math.pi * 1000.0 * np.arange(n) / float(sample_rate_hz))
-    return _finish(m, sample_rate_hz, True)
+    return _finish(m, sample_rate_hz, True, limiter=True)
 
 
 def make_message(rng: np.random.Generator, kind: str, n: int, sample_rate_hz: float, audio_library: str | None) -> np.ndarray:

@@ -1,0 +1,458 @@
+"""Per-receiver features estimated from the IQ alone (no truth is read here).
+
+Pipeline for R receivers with L samples each (all FFTs single-threaded scipy.fft):
+
+1. ``X = fft(x)``; a Hann-windowed periodogram is formed in the frequency domain
+   (``Xw[k] = X[k]/2 - (X[k-1] + X[k+1])/4``), whose low leakage keeps a strong in-band
+   signal out of the noise estimate.
+2. Noise density = median over 16 sub-bands of the mean periodogram in the outer part
+   of the spectrum (|f| >= max(0.6*bandwidth, 0.3*sample_rate)); ``noise_floor_dbm`` is that density times
+   ``bandwidth_hz``. Signal power = in-band power (|f| <= bandwidth/2) minus the noise
+   expected in those bins (no power floor: if the difference is not positive, rssi and
+   snr are NaN and the receiver is not ``signal_present``).
+3. The bins within 1.25*bandwidth/2 of the coarse carrier (spectral centroid) are moved
+   into a shorter FFT (``M`` = power of two) and inverse transformed: a band-limited,
+   decimated, coarsely de-rotated copy ``y`` of the receiver signal.
+4. Carrier offset: Kay's weighted phase-difference estimator on ``y`` (equivalent to the
+   least-squares slope of the unwrapped phase, without unwrapping), iterated twice around
+   the current estimate so that wrap-around errors are symmetric. The FM message is zero
+   mean with bounded phase, so its contribution to the slope is negligible.
+5. TDOA: each ``y`` is de-rotated by its offset; the circular cross-correlation with the
+   strongest receiver (largest rssi) is computed by FFT, its integer peak is refined by
+   parabolic interpolation and two Newton steps on the band-limited correlation
+   ``|R(tau)|^2`` evaluated exactly from the cross-spectrum.
+
+Spectral shape features use the noise-subtracted, 100 Hz-smoothed in-band periodogram.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+from numba import njit
+
+ROLLOFF_FRACTION = 0.85
+OCCUPIED_FRACTION = 0.99
+PSD_SMOOTH_HZ = 100.0
+DECIM_MARGIN = 1.25
+# Sub-bands of the out-of-band region whose mean periodograms are combined by a median:
+# robust to spectral tails of very strong signals near the band edges.
+NOISE_GROUPS = 16
+# Correlation peaks within this power ratio of the highest sampled one are all refined.
+CAND_RATIO = 0.9
+# Fraction of the window tapered at each end before cross-correlation.
+TAPER_FRACTION = 0.05
+
+_PI = math.pi
+_TWO_PI = 2.0 * math.pi
+
+
+@dataclass
+class Features:
+    """Per-receiver features, arrays of shape (R,) (float64 unless noted).
+
+    Units: dBm, dB, Hz, seconds; envelope statistics are normalized by the RMS amplitude
+    of the band-limited signal (dimensionless). ``spectral_centroid_hz`` and
+    ``spectral_rolloff_hz`` are baseband frequencies relative to the channel centre
+    (rolloff = frequency below which 85 % of the in-band signal power lies, counted from
+    -bandwidth/2); ``bandwidth_hz`` is the 99 % occupied bandwidth. ``tdoa_s`` is relative to
+    receiver ``ref`` (the strongest); frequency, bandwidth and timing features are NaN for
+    receivers without ``signal_present``. ``delay_spread_s`` is the broadening of the
+    correlation peak relative to the reference autocorrelation; it is a coarse estimate:
+    spreads well below 1/bandwidth are not resolvable.
+    """
+
+    rssi_dbm: np.ndarray
+    snr_db: np.ndarray
+    noise_floor_dbm: np.ndarray
+    freq_offset_hz: np.ndarray
+    bandwidth_hz: np.ndarray
+    spectral_centroid_hz: np.ndarray
+    spectral_rolloff_hz: np.ndarray
+    envelope_mean: np.ndarray
+    envelope_std: np.ndarray
+    papr_db: np.ndarray
+    delay_spread_s: np.ndarray
+    tdoa_s: np.ndarray
+    signal_present: np.ndarray  # bool
+    ref: int  # index of the TDOA reference receiver, -1 if none present
+
+
+def decimated_length(num_samples: int, sample_rate_hz: float, bandwidth_hz: float) -> tuple[int, int]:
+    """(kept one-sided bin count K, decimated FFT length M) for the band-limited copy."""
+    df = sample_rate_hz / num_samples
+    k_keep = int(min(math.floor(DECIM_MARGIN * bandwidth_hz / 2.0 / df), (num_samples - 1) // 2))
+    m = 1
+    while m < int(1.25 * (2 * k_keep + 1)):
+        m *= 2
+    return k_keep, min(m, num_samples)
+
+
+@njit(cache=True)
+def _spectral_kernel(xf, fs, bw_hz, noise_lo_hz, k_keep, smooth_bins, yd, out):
+    # out columns: 0 noise density per bin (mW/bin), 1 signal power mW, 2 centroid Hz,
+    # 3 rolloff Hz, 4 occupied bandwidth Hz, 5 centre bin of the decimated copy.
+    n_rx, n = xf.shape
+    m = yd.shape[1]
+    df = fs / n
+    norm = 1.0 / (n * (3.0 * n / 8.0))  # periodic Hann: sum(w^2) = 3n/8
+    k_in = int(math.floor(bw_hz / 2.0 / df))
+    n_in = 2 * k_in + 1
+    psd = np.empty(n_in)
+    sm = np.empty(n_in)
+    scale = m / n
+    span = fs / 2.0 - noise_lo_hz + df
+    gsum = np.zeros(NOISE_GROUPS)
+    gcnt = np.zeros(NOISE_GROUPS)
+    gmean = np.empty(NOISE_GROUPS)
+    for r in range(n_rx):
+        gsum[:] = 0.0
+        gcnt[:] = 0.0
+        for k in range(n):
+            ks = k if k < (n + 1) // 2 else k - n
+            f = abs(ks) * df
+            if f >= noise_lo_hz:
+                a = xf[r, k]
+                b = xf[r, k - 1] if k > 0 else xf[r, n - 1]
+                c = xf[r, k + 1] if k + 1 < n else xf[r, 0]
+                wr = 0.5 * a.real - 0.25 * (b.real + c.real)
+                wi = 0.5 * a.imag - 0.25 * (b.imag + c.imag)
+                g = min(int(NOISE_GROUPS * (f - noise_lo_hz) / span), NOISE_GROUPS - 1)
+                gsum[g] += wr * wr + wi * wi
+                gcnt[g] += 1.0
+        ng = 0
+        for g in range(NOISE_GROUPS):
+            if gcnt[g] > 0.0:
+                gmean[ng] = gsum[g] / gcnt[g]
+                ng += 1
+        nb = np.median(gmean[:ng]) * norm if ng > 0 else 0.0
+        s_in = 0.0
+        for j in range(n_in):
+            ks = j - k_in
+            k = ks if ks >= 0 else ks + n
+            a = xf[r, k]
+            b = xf[r, k - 1] if k > 0 else xf[r, n - 1]
+            c = xf[r, k + 1] if k + 1 < n else xf[r, 0]
+            wr = 0.5 * a.real - 0.25 * (b.real + c.real)
+            wi = 0.5 * a.imag - 0.25 * (b.imag + c.imag)
+            p = (wr * wr + wi * wi) * norm
+            psd[j] = p
+            s_in += p
+        out[r, 0] = nb
+        out[r, 1] = s_in - nb * n_in
+        # Smoothed, noise-subtracted in-band PSD for the shape features.
+        h = smooth_bins // 2
+        run = 0.0
+        cnt = 0
+        for j in range(min(h, n_in)):
+            run += psd[j]
+            cnt += 1
+        tot = 0.0
+        cen = 0.0
+        for j in range(n_in):
+            if j + h < n_in:
+                run += psd[j + h]
+                cnt += 1
+            if j - h - 1 >= 0:
+                run -= psd[j - h - 1]
+                cnt -= 1
+            q = run / cnt - nb
+            if q < 0.0:
+                q = 0.0
+            sm[j] = q
+            tot += q
+            cen += q * (j - k_in) * df
+        if tot > 0.0:
+            out[r, 2] = cen / tot
+            lo_t = tot * (1.0 - OCCUPIED_FRACTION) / 2.0
+            hi_t = tot * (1.0 + OCCUPIED_FRACTION) / 2.0
+            ro_t = tot * ROLLOFF_FRACTION
+            acc = 0.0
+            f_lo = np.nan
+            f_hi = np.nan
+            f_ro = np.nan
+            for j in range(n_in):
+                prev = acc
+                acc += sm[j]
+                f = (j - k_in) * df
+                if prev < lo_t <= acc and f_lo != f_lo:
+                    f_lo = f
+                if prev < ro_t <= acc and f_ro != f_ro:
+                    f_ro = f
+                if prev < hi_t <= acc and f_hi != f_hi:
+                    f_hi = f
+            out[r, 3] = f_ro
+            out[r, 4] = f_hi - f_lo + df
+        else:
+            out[r, 2] = np.nan
+            out[r, 3] = np.nan
+            out[r, 4] = np.nan
+        # Band-limited decimated spectrum centred on the coarse carrier (the centroid):
+        # cutting the FM spectrum symmetrically around the carrier keeps the mean
+        # instantaneous frequency unbiased; the ifft at length m keeps the amplitude.
+        kc = 0
+        if out[r, 2] == out[r, 2]:
+            kc = int(round(out[r, 2] / df))
+        lim = (n - 1) // 2 - k_keep
+        kc = max(-lim, min(lim, kc))
+        out[r, 5] = kc
+        for j in range(m):
+            yd[r, j] = 0j
+        for ks in range(-k_keep, k_keep + 1):
+            kk = kc + ks
+            k = kk if kk >= 0 else kk + n
+            yd[r, ks if ks >= 0 else ks + m] = xf[r, k] * scale
+
+
+@njit(cache=True, inline="always")
+def _atan2(y, x):
+    # Branch-free atan2 (octant reduction + odd Taylor series on |t| <= tan(pi/8)),
+    # absolute error < 3e-8 rad: vectorizable, unlike the libm call.
+    ax = abs(x)
+    ay = abs(y)
+    mx = max(ax, ay)
+    mn = min(ax, ay)
+    t = mn / mx if mx > 0.0 else 0.0
+    big = t > 0.41421356237309503
+    t2 = (t - 1.0) / (t + 1.0) if big else t
+    z = t2 * t2
+    a = t2 * (1.0 + z * (-1.0 / 3 + z * (1.0 / 5 + z * (-1.0 / 7 + z * (1.0 / 9 + z * (-1.0 / 11 + z * (
+        1.0 / 13 + z * (-1.0 / 15 + z * (1.0 / 17 + z * (-1.0 / 19))))))))))
+    if big:
+        a += 0.25 * _PI
+    if ay > ax:
+        a = 0.5 * _PI - a
+    if x < 0.0:
+        a = _PI - a
+    if y < 0.0:
+        a = -a
+    return a
+
+
+@njit(cache=True, inline="always")
+def _sincos(x):
+    k = math.floor(x / _TWO_PI + 0.5)
+    h = 0.5 * (x - k * _TWO_PI)
+    h2 = h * h
+    s = h * (1.0 + h2 * (-1.0 / 6 + h2 * (1.0 / 120 + h2 * (-1.0 / 5040 + h2 * (1.0 / 362880 + h2 * (
+        -1.0 / 39916800 + h2 * (1.0 / 6227020800 + h2 * (-1.0 / 1307674368000))))))))
+    c = 1.0 + h2 * (-0.5 + h2 * (1.0 / 24 + h2 * (-1.0 / 720 + h2 * (1.0 / 40320 + h2 * (
+        -1.0 / 3628800 + h2 * (1.0 / 479001600 + h2 * (-1.0 / 87178291200 + h2 * (1.0 / 20922789888000))))))))
+    return 2.0 * s * c, 1.0 - 2.0 * s * s
+
+
+@njit(cache=True)
+def _cfo_envelope_kernel(y, out, ang, wts):
+    # out columns: 0 omega (rad/sample of y), 1 envelope mean, 2 envelope std, 3 papr (lin).
+    # y is de-rotated in place by the estimated offset (for the cross-correlation).
+    n_rx, m = y.shape
+    nd = m - 1
+    wsum = 0.0
+    for t in range(nd):
+        v = (t - (nd - 1) / 2.0) / (nd / 2.0)
+        wts[t] = 1.0 - v * v
+        wsum += wts[t]
+    for t in range(nd):
+        wts[t] /= wsum
+    for r in range(n_rx):
+        for t in range(nd):
+            a = y[r, t + 1]
+            b = y[r, t]
+            pr = a.real * b.real + a.imag * b.imag
+            pi = a.imag * b.real - a.real * b.imag
+            ang[t] = _atan2(pi, pr)
+        om = 0.0
+        for t in range(nd):
+            om += wts[t] * ang[t]
+        for _ in range(2):
+            corr = 0.0
+            for t in range(nd):
+                d = ang[t] - om
+                d -= _TWO_PI * math.floor(d / _TWO_PI + 0.5)
+                corr += wts[t] * d
+            om += corr
+        out[r, 0] = om
+        s1 = 0.0
+        s2 = 0.0
+        pk = 0.0
+        for t in range(m):
+            a = y[r, t]
+            p = a.real * a.real + a.imag * a.imag
+            s1 += math.sqrt(p)
+            s2 += p
+            if p > pk:
+                pk = p
+        mean_p = s2 / m
+        rms = math.sqrt(mean_p)
+        if rms > 0.0:
+            em = s1 / m / rms
+            out[r, 1] = em
+            out[r, 2] = math.sqrt(max(1.0 - em * em, 0.0))
+            out[r, 3] = pk / mean_p
+        else:
+            out[r, 1] = np.nan
+            out[r, 2] = np.nan
+            out[r, 3] = np.nan
+        # De-rotate and apply a Tukey taper: the circular correlation wraps the last
+        # samples of one receiver onto the first of the other; tapering the edges keeps
+        # that unmatched part from pulling the peak.
+        nt = int(TAPER_FRACTION * m)
+        for t in range(m):
+            s, c = _sincos(-om * t)
+            g = 1.0
+            if t < nt:
+                g = 0.5 - 0.5 * math.cos(_PI * (t + 0.5) / nt)
+            elif t >= m - nt:
+                g = 0.5 - 0.5 * math.cos(_PI * (m - t - 0.5) / nt)
+            a = y[r, t]
+            y[r, t] = complex(g * (a.real * c - a.imag * s), g * (a.real * s + a.imag * c))
+
+
+@njit(cache=True)
+def _corr_value(cs, tau):
+    # |R|^2 and its first two derivatives at lag tau (decimated samples), where
+    # R(tau) = sum_k C[k] exp(j*2*pi*k_signed*tau/M).
+    m = cs.shape[0]
+    r0 = 0j
+    r1 = 0j
+    r2 = 0j
+    for k in range(m):
+        ks = k if k < (m + 1) // 2 else k - m
+        beta = _TWO_PI * ks / m
+        s, c = _sincos(beta * tau)
+        v = cs[k] * complex(c, s)
+        r0 += v
+        r1 += v * complex(0.0, beta)
+        r2 -= v * (beta * beta)
+    f = r0.real * r0.real + r0.imag * r0.imag
+    f1 = 2.0 * (r0.real * r1.real + r0.imag * r1.imag)
+    f2 = 2.0 * (r1.real * r1.real + r1.imag * r1.imag + r0.real * r2.real + r0.imag * r2.imag)
+    return f, f1, f2
+
+
+@njit(cache=True)
+def _tdoa_kernel(zf, ref, present, corr, out):
+    # zf: spectra of de-rotated y (R, M); corr: ifft of cross-spectra (R, M) (precomputed);
+    # out columns: 0 lag (decimated samples), 1 peak width^2 (samples^2).
+    n_rx, m = zf.shape
+    cs = np.empty(m, dtype=np.complex128)
+    pw = np.empty(m)
+    for r in range(n_rx):
+        if not present[r]:
+            out[r, 0] = np.nan
+            out[r, 1] = np.nan
+            continue
+        best = -1.0
+        for k in range(m):
+            a = corr[r, k]
+            p = a.real * a.real + a.imag * a.imag
+            pw[k] = p
+            if p > best:
+                best = p
+        for k in range(m):
+            cs[k] = zf[r, k] * np.conj(zf[ref, k])
+        # Quasi-periodic messages (tones, vowels) give correlation side peaks almost as
+        # high as the true one, and the integer-lag samples can rank them wrongly: refine
+        # every local maximum within CAND_RATIO of the best and keep the best refined one.
+        best_f = -1.0
+        best_tau = 0.0
+        for ib in range(m):
+            p = pw[ib]
+            if p < CAND_RATIO * best:
+                continue
+            fm = pw[(ib - 1) % m]
+            fp = pw[(ib + 1) % m]
+            if p < fm or p < fp:
+                continue
+            den = fm - 2.0 * p + fp
+            tau = float(ib if ib < (m + 1) // 2 else ib - m)
+            if den < 0.0:
+                tau += 0.5 * (fm - fp) / den
+            for _ in range(2):
+                f, f1, f2 = _corr_value(cs, tau)
+                if f2 < 0.0:
+                    step = -f1 / f2
+                    if abs(step) < 1.0:
+                        tau += step
+            f, f1, f2 = _corr_value(cs, tau)
+            if f > best_f:
+                best_f = f
+                best_tau = tau
+        tau = best_tau
+        f, f1, f2 = _corr_value(cs, tau)
+        out[r, 0] = tau
+        out[r, 1] = -f / f2 if f2 < 0.0 else np.nan
+
+
+def extract_features(iq: np.ndarray, sample_rate_hz: float, bandwidth_hz: float, min_snr_db: float) -> Features:
+    """Estimate per-receiver features from IQ (complex64, shape (R, L), units sqrt(mW))."""
+    x = np.ascontiguousarray(iq, dtype=np.complex64)
+    n_rx, n = x.shape
+    fs = float(sample_rate_hz)
+    bw = float(bandwidth_hz)
+    nan = np.full(n_rx, np.nan)
+    if n_rx == 0:
+        e = np.empty(0)
+        return Features(e, e, e, e, e, e, e, e, e, e, e, e, np.zeros(0, bool), -1)
+    k_keep, m = decimated_length(n, fs, bw)
+    fs_dec = fs * m / n
+    xf = scipy.fft.fft(x, axis=1, workers=1)
+    noise_lo = min(max(0.6 * bw, 0.3 * fs), 0.45 * fs)
+    smooth = max(1, int(round(PSD_SMOOTH_HZ / (fs / n))))
+    yd = np.empty((n_rx, m), dtype=np.complex64)
+    spec = np.empty((n_rx, 6))
+    _spectral_kernel(xf, fs, bw, noise_lo, k_keep, smooth, yd, spec)
+    nb = spec[:, 0]
+    noise_density = nb * n / fs  # mW/Hz
+    with np.errstate(divide="ignore", invalid="ignore"):
+        noise_floor_dbm = 10.0 * np.log10(noise_density * bw)
+        sig = spec[:, 1]
+        rssi = np.where(sig > 0.0, 10.0 * np.log10(np.where(sig > 0.0, sig, 1.0)), np.nan)
+    snr = rssi - noise_floor_dbm
+    present = np.nan_to_num(snr, nan=-np.inf) >= min_snr_db
+    y = scipy.fft.ifft(yd, axis=1, workers=1)
+    env = np.empty((n_rx, 4))
+    _cfo_envelope_kernel(y, env, np.empty(m - 1), np.empty(m - 1))
+    freq_offset = spec[:, 5] * (fs / n) + env[:, 0] * fs_dec / (2.0 * math.pi)
+    papr_db = 10.0 * np.log10(env[:, 3])
+    tdoa = nan.copy()
+    spread = nan.copy()
+    ref = -1
+    if present.any():
+        ref = int(np.argmax(np.where(present, rssi, -np.inf)))
+        zf = scipy.fft.fft(y, axis=1, workers=1)
+        corr = scipy.fft.ifft(zf * np.conj(zf[ref]), axis=1, workers=1)
+        tout = np.empty((n_rx, 2))
+        _tdoa_kernel(zf, ref, present, corr, tout)
+        tdoa = tout[:, 0] / fs_dec
+        tdoa[ref] = 0.0
+        # Peak width of the reference autocorrelation (Newton quantities at lag 0).
+        auto = np.empty((1, 2))
+        _tdoa_kernel(zf[ref : ref + 1], 0, np.ones(1, bool), scipy.fft.ifft(zf[ref : ref + 1] * np.conj(zf[ref : ref + 1]), axis=1, workers=1), auto)
+        spread = np.sqrt(np.maximum(tout[:, 1] - auto[0, 1], 0.0)) / fs_dec
+    not_p = ~present
+    freq_offset[not_p] = np.nan
+    bwo = spec[:, 4].copy()
+    cen = spec[:, 2].copy()
+    rol = spec[:, 3].copy()
+    for a in (bwo, cen, rol):
+        a[not_p] = np.nan
+    return Features(
+        rssi_dbm=rssi,
+        snr_db=snr,
+        noise_floor_dbm=noise_floor_dbm,
+        freq_offset_hz=freq_offset,
+        bandwidth_hz=bwo,
+        spectral_centroid_hz=cen,
+        spectral_rolloff_hz=rol,
+        envelope_mean=env[:, 1],
+        envelope_std=env[:, 2],
+        papr_db=papr_db,
+        delay_spread_s=spread,
+        tdoa_s=tdoa,
+        signal_present=present,
+        ref=ref,
+    )
