@@ -200,15 +200,24 @@ EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentPars
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Common options are accepted before or after the sub-command; SUPPRESS keeps a
+    # sub-parser from resetting a value given earlier on the line.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--database-url", default=None,
+    common.add_argument("--database-url", default=argparse.SUPPRESS,
                         help="libpq URL (default: $HEIMDALL_DATABASE_URL)")
-    common.add_argument("--json", action="store_true", help="machine-readable JSON output")
-    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="machine-readable JSON output")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks")
 
-    p = argparse.ArgumentParser(prog="heimdall-synth", parents=[common],
+    p = argparse.ArgumentParser(prog="heimdall-synth",
                                 description="Generate, grow and check synthetic RF datasets.",
                                 epilog="exit codes: 0 ok, 1 error, 2 usage; validate: 0/1/2 = healthy/warning/critical")
+    # The top level gets its own copies (parents= would share the action objects, and a
+    # default set here would leak into every sub-parser).
+    p.add_argument("--database-url", default=None, help="libpq URL (default: $HEIMDALL_DATABASE_URL)")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"heimdall-synth {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -299,4 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Run the imported module's main, so exception classes are the package's own.
+    from worker.cli import main as _main
+
+    sys.exit(_main())

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -122,9 +123,11 @@ class LocalS3:
     access_key = "heimdall"
     secret_key = "heimdall-secret"
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, enforce_auth: bool = False) -> None:
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
+        # moto checks credentials against its IAM only when asked to: unknown keys -> 403
+        self.env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"} if enforce_auth else None
 
     @property
     def endpoint(self) -> str:
@@ -135,7 +138,7 @@ class LocalS3:
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
         self.proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(self.port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, env=self.env)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -143,6 +146,8 @@ class LocalS3:
             try:
                 urllib.request.urlopen(f"http://{self.endpoint}/", timeout=1)
                 return self
+            except urllib.error.HTTPError:
+                return self          # it answered (403 when auth is enforced)
             except OSError:
                 time.sleep(0.1)
         self.stop()

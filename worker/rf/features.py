@@ -45,6 +45,8 @@ NOISE_GROUPS = 16
 CAND_RATIO = 0.9
 # Fraction of the window tapered at each end before cross-correlation.
 TAPER_FRACTION = 0.05
+# Bins beyond the kept band included in the exact correlation evaluation.
+KMAX_MARGIN_BINS = 32
 
 _PI = math.pi
 _TWO_PI = 2.0 * math.pi
@@ -312,21 +314,30 @@ def _cfo_envelope_kernel(y, out, ang, wts):
 
 
 @njit(cache=True)
-def _corr_value(cs, tau):
+def _corr_value(cs, kmax, tau):
     # |R|^2 and its first two derivatives at lag tau (decimated samples), where
-    # R(tau) = sum_k C[k] exp(j*2*pi*k_signed*tau/M).
+    # R(tau) = sum_k C[k] exp(j*2*pi*k_signed*tau/M) over |k_signed| <= kmax (the band
+    # that holds the signal; the rest is tapered leakage and noise). The phasors come from
+    # a complex recurrence (one multiply per bin instead of a sin/cos).
     m = cs.shape[0]
-    r0 = 0j
+    s, c = _sincos(_TWO_PI * tau / m)
+    step = complex(c, s)
+    r0 = cs[0] + 0j
     r1 = 0j
     r2 = 0j
-    for k in range(m):
-        ks = k if k < (m + 1) // 2 else k - m
-        beta = _TWO_PI * ks / m
-        s, c = _sincos(beta * tau)
-        v = cs[k] * complex(c, s)
-        r0 += v
-        r1 += v * complex(0.0, beta)
-        r2 -= v * (beta * beta)
+    w = 1.0 + 0j
+    wn = 1.0 + 0j
+    stepc = np.conj(step)
+    for k in range(1, kmax + 1):
+        w *= step
+        wn *= stepc
+        beta = _TWO_PI * k / m
+        vp = cs[k] * w
+        vn = cs[m - k] * wn
+        r0 += vp + vn
+        d = vp - vn
+        r1 += complex(-beta * d.imag, beta * d.real)
+        r2 -= (beta * beta) * (vp + vn)
     f = r0.real * r0.real + r0.imag * r0.imag
     f1 = 2.0 * (r0.real * r1.real + r0.imag * r1.imag)
     f2 = 2.0 * (r1.real * r1.real + r1.imag * r1.imag + r0.real * r2.real + r0.imag * r2.imag)
@@ -334,7 +345,7 @@ def _corr_value(cs, tau):
 
 
 @njit(cache=True)
-def _tdoa_kernel(zf, ref, present, corr, out):
+def _tdoa_kernel(zf, ref, present, corr, kmax, out):
     # zf: spectra of de-rotated y (R, M); corr: ifft of cross-spectra (R, M) (precomputed);
     # out columns: 0 lag (decimated samples), 1 peak width^2 (samples^2).
     n_rx, m = zf.shape
@@ -372,17 +383,17 @@ def _tdoa_kernel(zf, ref, present, corr, out):
             if den < 0.0:
                 tau += 0.5 * (fm - fp) / den
             for _ in range(2):
-                f, f1, f2 = _corr_value(cs, tau)
+                f, f1, f2 = _corr_value(cs, kmax, tau)
                 if f2 < 0.0:
                     step = -f1 / f2
                     if abs(step) < 1.0:
                         tau += step
-            f, f1, f2 = _corr_value(cs, tau)
+            f, f1, f2 = _corr_value(cs, kmax, tau)
             if f > best_f:
                 best_f = f
                 best_tau = tau
         tau = best_tau
-        f, f1, f2 = _corr_value(cs, tau)
+        f, f1, f2 = _corr_value(cs, kmax, tau)
         out[r, 0] = tau
         out[r, 1] = -f / f2 if f2 < 0.0 else np.nan
 
@@ -426,12 +437,13 @@ def extract_features(iq: np.ndarray, sample_rate_hz: float, bandwidth_hz: float,
         zf = scipy.fft.fft(y, axis=1, workers=1)
         corr = scipy.fft.ifft(zf * np.conj(zf[ref]), axis=1, workers=1)
         tout = np.empty((n_rx, 2))
-        _tdoa_kernel(zf, ref, present, corr, tout)
+        kmax = min(k_keep + KMAX_MARGIN_BINS, m // 2 - 1)
+        _tdoa_kernel(zf, ref, present, corr, kmax, tout)
         tdoa = tout[:, 0] / fs_dec
         tdoa[ref] = 0.0
         # Peak width of the reference autocorrelation (Newton quantities at lag 0).
         auto = np.empty((1, 2))
-        _tdoa_kernel(zf[ref : ref + 1], 0, np.ones(1, bool), scipy.fft.ifft(zf[ref : ref + 1] * np.conj(zf[ref : ref + 1]), axis=1, workers=1), auto)
+        _tdoa_kernel(zf[ref : ref + 1], 0, np.ones(1, bool), scipy.fft.ifft(zf[ref : ref + 1] * np.conj(zf[ref : ref + 1]), axis=1, workers=1), kmax, auto)
         spread = np.sqrt(np.maximum(tout[:, 1] - auto[0, 1], 0.0)) / fs_dec
     not_p = ~present
     freq_offset[not_p] = np.nan

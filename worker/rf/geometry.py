@@ -97,7 +97,6 @@ def hexagonal_placement(
     if count <= 0:
         return np.empty(0), np.empty(0)
     lat0 = 0.5 * (lat_min + lat_max)
-    lon0 = 0.5 * (lon_min + lon_max)
     m_per_deg_lon = M_PER_DEG * math.cos(math.radians(lat0))
     width_m = max((lon_max - lon_min) * m_per_deg_lon, 1.0)
     height_m = max((lat_max - lat_min) * M_PER_DEG, 1.0)
