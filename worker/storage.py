@@ -22,10 +22,12 @@ from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
+from .errors import HeimdallError
+
 IQ_DTYPE = np.dtype("<c8")
 
 
-class StorageError(RuntimeError):
+class StorageError(HeimdallError):
     """The object store refused or could not be reached (message names the setting)."""
 
 
