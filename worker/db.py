@@ -12,7 +12,9 @@ from pathlib import Path
 
 import psycopg
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# sql/ and alembic/ live next to the package (editable install, docker image at /app);
+# HEIMDALL_HOME points elsewhere if needed.
+REPO_ROOT = Path(os.environ.get("HEIMDALL_HOME") or Path(__file__).resolve().parent.parent)
 SQL_DIR = REPO_ROOT / "sql"
 ALEMBIC_DIR = REPO_ROOT / "alembic"
 QUEUE_NAME = "heimdall_chunks"

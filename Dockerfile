@@ -1,0 +1,13 @@
+# heimdall-synth worker / CLI image. The repository is installed in editable mode so the
+# package finds its sql/ and alembic/ directories next to it (/app).
+FROM python:3.11-slim-bookworm
+ENV PYTHONUNBUFFERED=1 NUMBA_CACHE_DIR=/tmp/numba-cache PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY worker ./worker
+COPY sql ./sql
+COPY alembic ./alembic
+RUN pip install -e . && useradd --system --uid 10001 heimdall
+USER heimdall
+ENTRYPOINT ["heimdall-synth"]
+CMD ["worker", "run"]
