@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-EXTRA_MODULES = ("worker.runner", "worker.maintenance", "worker.demo")
+EXTRA_MODULES = ("worker.runner", "worker.maintenance", "worker.validate", "worker.export", "worker.demo")
 
 
 def _load_extra_commands() -> None:

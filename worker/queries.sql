@@ -102,3 +102,23 @@ SELECT now() AS now;
 
 -- name: audit
 INSERT INTO heimdall.audit_log (dataset_id, action, detail) VALUES (%(dataset_id)s, %(action)s, %(detail)s);
+
+-- name: validate_dataset
+SELECT heimdall.validate_dataset(%(dataset_id)s, %(extra_issues)s, %(stuck_after_s)s) AS report;
+
+-- name: iq_rows_of_dataset
+SELECT sample_idx, object_key, byte_offset, byte_length, sha256, shape, dtype
+  FROM heimdall.synthetic_iq_samples WHERE dataset_id = %(dataset_id)s ORDER BY object_key, byte_offset;
+
+-- name: open_chunks_of_dataset
+SELECT first_idx, last_idx FROM heimdall.generation_chunks
+ WHERE dataset_id = %(dataset_id)s AND state NOT IN ('done', 'abandoned');
+
+-- name: repair_num_samples
+SELECT heimdall.repair_num_samples(%(dataset_id)s) AS num_samples;
+
+-- name: enqueue_repair
+SELECT heimdall.enqueue_repair(%(dataset_id)s, %(first_idx)s, %(last_idx)s, %(reason)s) AS request_id;
+
+-- name: release_stuck_chunks
+SELECT heimdall.release_stuck_chunks(%(dataset_id)s, %(stuck_after_s)s) AS released;

@@ -769,6 +769,77 @@ COMMENT ON FUNCTION heimdall.enqueue_chunks(bigint[]) IS
     'Internal: send one queue message per pending chunk and record its msg_id.';
 
 
+-- >>> sql/functions/enqueue_repair.sql
+-- heimdall.enqueue_repair(dataset_id uuid, first_idx integer, last_idx integer, reason text) -> uuid
+--
+-- Purpose: regenerate indices first_idx..last_idx of a dataset: records a 'repair'
+--   request and enqueues repair chunks (config.chunk_size each). A worker rewrites each
+--   chunk's range in one transaction (existing rows of the range are replaced by
+--   bit-identical regenerated ones, missing ones are created), so good data is never
+--   dropped and nothing is ever half-written. Audited with reason and counts.
+-- Parameters: dataset_id; first_idx..last_idx inside [0, next_idx); reason - free text.
+-- Returns: the repair request id.
+-- Errors: P0002 unknown dataset; 22023 range empty or outside the reserved range;
+--   55000 a live chunk already covers part of the range (let it finish first).
+-- Locks: the dataset row.
+CREATE OR REPLACE FUNCTION heimdall.enqueue_repair(dataset_id uuid, first_idx integer, last_idx integer,
+                                                   reason text DEFAULT 'repair')
+RETURNS uuid
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, heimdall
+AS $$
+DECLARE
+    d           heimdall.synthetic_datasets;
+    v_chunk     integer;
+    v_request   uuid;
+    v_feat      bigint;
+    v_iq        bigint;
+BEGIN
+    SELECT x.* INTO d FROM heimdall.synthetic_datasets x WHERE x.id = enqueue_repair.dataset_id FOR UPDATE;
+    IF d.id IS NULL THEN
+        RAISE EXCEPTION 'dataset % does not exist', coalesce(enqueue_repair.dataset_id::text, 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF first_idx IS NULL OR last_idx IS NULL OR first_idx < 0 OR last_idx < first_idx OR last_idx >= d.next_idx THEN
+        RAISE EXCEPTION 'dataset %: repair range %..% must lie inside the reserved range 0..%',
+                d.id, first_idx, last_idx, d.next_idx - 1
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM heimdall.generation_chunks c
+                WHERE c.dataset_id = d.id AND c.state IN ('pending', 'running', 'paused', 'failed')
+                  AND c.first_idx <= enqueue_repair.last_idx AND c.last_idx >= enqueue_repair.first_idx) THEN
+        RAISE EXCEPTION 'dataset %: indices %..% overlap a chunk that is still queued, running, paused or failed',
+                d.id, first_idx, last_idx
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'let it finish, retry it, or abandon it first';
+    END IF;
+    v_chunk := (d.config ->> 'chunk_size')::integer;
+    INSERT INTO heimdall.generation_requests (dataset_id, kind, first_idx, last_idx, num_samples, chunk_size)
+    VALUES (d.id, 'repair', enqueue_repair.first_idx, enqueue_repair.last_idx,
+            enqueue_repair.last_idx - enqueue_repair.first_idx + 1, v_chunk)
+    RETURNING id INTO v_request;
+    INSERT INTO heimdall.generation_chunks (request_id, dataset_id, kind, first_idx, last_idx)
+    SELECT v_request, d.id, 'repair', s, least(s + v_chunk - 1, enqueue_repair.last_idx)
+      FROM generate_series(enqueue_repair.first_idx, enqueue_repair.last_idx, v_chunk) AS s;
+    PERFORM heimdall.enqueue_chunks(ARRAY(SELECT c.id FROM heimdall.generation_chunks c
+                                           WHERE c.request_id = v_request ORDER BY c.first_idx));
+    SELECT count(*) INTO v_feat FROM heimdall.measurement_features f
+     WHERE f.dataset_id = d.id AND f.sample_idx BETWEEN enqueue_repair.first_idx AND enqueue_repair.last_idx;
+    SELECT count(*) INTO v_iq FROM heimdall.synthetic_iq_samples q
+     WHERE q.dataset_id = d.id AND q.sample_idx BETWEEN enqueue_repair.first_idx AND enqueue_repair.last_idx;
+    INSERT INTO heimdall.audit_log (dataset_id, action, detail)
+    VALUES (d.id, 'enqueue_repair', jsonb_build_object('request_id', v_request, 'first_idx', enqueue_repair.first_idx,
+            'last_idx', enqueue_repair.last_idx, 'reason', enqueue_repair.reason,
+            'feature_rows_before', v_feat, 'iq_rows_before', v_iq));
+    RETURN v_request;
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.enqueue_repair(uuid, integer, integer, text) IS
+    'Regenerate an index range of a dataset through repair chunks (audited).';
+
+
 -- >>> sql/functions/expand_dataset.sql
 -- heimdall.expand_dataset(dataset_id uuid, n integer) -> uuid
 --
@@ -1247,6 +1318,91 @@ COMMENT ON FUNCTION heimdall.release_chunk(bigint, bigint) IS
     'Worker: hand a claimed chunk back (message visible again at once).';
 
 
+-- >>> sql/functions/release_stuck_chunks.sql
+-- heimdall.release_stuck_chunks(dataset_id uuid, stuck_after_s integer) -> integer
+--
+-- Purpose: give chunks claimed by a dead worker back at once: running chunks whose
+--   visibility ended more than stuck_after_s seconds ago become pending and their
+--   messages visible. (pgmq would redeliver them anyway; this is for admins who do not
+--   want to wait, and the state shown in views becomes right at once.) Audited.
+-- Returns: number of chunks released. Errors: P0002 unknown dataset; 22023 bad seconds.
+-- Locks: the chunk rows.
+CREATE OR REPLACE FUNCTION heimdall.release_stuck_chunks(dataset_id uuid, stuck_after_s integer DEFAULT 600)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, heimdall
+AS $$
+DECLARE
+    v_msgs bigint[];
+    v_ids  bigint[];
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM heimdall.synthetic_datasets d WHERE d.id = release_stuck_chunks.dataset_id) THEN
+        RAISE EXCEPTION 'dataset % does not exist', coalesce(release_stuck_chunks.dataset_id::text, 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF stuck_after_s IS NULL OR stuck_after_s < 0 THEN
+        RAISE EXCEPTION 'stuck_after_s must be >= 0' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    WITH upd AS (
+        UPDATE heimdall.generation_chunks c
+           SET state = 'pending', claimed_by = NULL, visible_at = now(), updated_at = now()
+         WHERE c.dataset_id = release_stuck_chunks.dataset_id AND c.state = 'running'
+           AND c.visible_at < now() - make_interval(secs => stuck_after_s)
+        RETURNING c.id, c.msg_id)
+    SELECT array_agg(u.id), array_agg(u.msg_id) INTO v_ids, v_msgs FROM upd u;
+    IF v_ids IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM pgmq.set_vt('heimdall_chunks', array_remove(v_msgs, NULL), 0);
+    INSERT INTO heimdall.audit_log (dataset_id, action, detail)
+    VALUES (release_stuck_chunks.dataset_id, 'release_stuck_chunks', jsonb_build_object('chunks', to_jsonb(v_ids)));
+    RETURN cardinality(v_ids);
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.release_stuck_chunks(uuid, integer) IS
+    'Release chunks held by dead workers (running past their visibility timeout), audited.';
+
+
+-- >>> sql/functions/repair_num_samples.sql
+-- heimdall.repair_num_samples(dataset_id uuid) -> integer
+--
+-- Purpose: set num_samples to the number of feature rows (the source of truth), e.g.
+--   after a client bypassed the triggers. Audited with the before/after values.
+-- Returns: the new num_samples. Errors: P0002 unknown dataset.
+-- Locks: the dataset row. Idempotent.
+CREATE OR REPLACE FUNCTION heimdall.repair_num_samples(dataset_id uuid)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, heimdall
+AS $$
+DECLARE
+    v_before integer;
+    v_after  integer;
+BEGIN
+    SELECT d.num_samples INTO v_before FROM heimdall.synthetic_datasets d
+     WHERE d.id = repair_num_samples.dataset_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dataset % does not exist', coalesce(repair_num_samples.dataset_id::text, 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT count(*) INTO v_after FROM heimdall.measurement_features f WHERE f.dataset_id = repair_num_samples.dataset_id;
+    IF v_after <> v_before THEN
+        UPDATE heimdall.synthetic_datasets d SET num_samples = v_after WHERE d.id = repair_num_samples.dataset_id;
+        INSERT INTO heimdall.audit_log (dataset_id, action, detail)
+        VALUES (repair_num_samples.dataset_id, 'repair_num_samples',
+                jsonb_build_object('before', v_before, 'after', v_after));
+    END IF;
+    RETURN v_after;
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.repair_num_samples(uuid) IS
+    'Set num_samples to the true feature row count (audited).';
+
+
 -- >>> sql/functions/reserve_samples.sql
 -- heimdall.reserve_samples(dataset_id uuid, n integer) -> TABLE(first_idx, last_idx)
 --
@@ -1615,6 +1771,161 @@ BEGIN
     RETURN NEW;
 END;
 $$;
+
+
+-- >>> sql/functions/validate_dataset.sql
+-- heimdall.validate_dataset(dataset_id uuid, extra_issues jsonb, stuck_after_s integer) -> jsonb
+--
+-- Purpose: check a dataset both ways with what SQL can see, merge issues found elsewhere
+--   (the CLI passes the object-store checks as extra_issues), compute the health status,
+--   store it on the dataset (health_status, health_checked_at, health_report) and return
+--   the report. Work in flight is not damage: indices covered by a pending, running,
+--   paused or failed chunk are never reported as gaps.
+-- Issue kinds (each {kind, severity, first_idx, last_idx, count, detail}):
+--   critical: num_samples_mismatch, features_missing_iq, iq_without_features,
+--             iq_in_feature_based, out_of_range, duplicate_index, gap (index reserved, no
+--             row, no chunk working on it); from the object store: missing_object,
+--             object_too_short, corrupt_sample, corrupt_object
+--   warning:  failed_chunks, stuck_chunks (running, visibility timeout passed more than
+--             stuck_after_s ago), orphan_object (from the object store)
+-- Status: critical if any critical issue, else warning if any warning, else healthy.
+-- Parameters: dataset_id; extra_issues - JSON array of issues in the same shape;
+--   stuck_after_s - grace after a claim's visibility timeout (>= 0, default 600).
+-- Returns: {"dataset_id", "status", "checked_at", "counts": {...}, "issues": [...]}.
+-- Errors: P0002 unknown dataset; 22023 extra_issues not an array / stuck_after_s < 0.
+-- Locks: none beyond the UPDATE of the dataset's health columns. Idempotent.
+CREATE OR REPLACE FUNCTION heimdall.validate_dataset(dataset_id uuid, extra_issues jsonb DEFAULT '[]',
+                                                     stuck_after_s integer DEFAULT 600)
+RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, heimdall
+AS $$
+DECLARE
+    d           heimdall.synthetic_datasets;
+    v_issues    jsonb := '[]';
+    v_counts    jsonb;
+    v_status    text;
+    v_report    jsonb;
+BEGIN
+    SELECT x.* INTO d FROM heimdall.synthetic_datasets x WHERE x.id = validate_dataset.dataset_id;
+    IF d.id IS NULL THEN
+        RAISE EXCEPTION 'dataset % does not exist', coalesce(validate_dataset.dataset_id::text, 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF jsonb_typeof(coalesce(extra_issues, '[]')) <> 'array' THEN
+        RAISE EXCEPTION 'extra_issues must be a JSON array' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF stuck_after_s IS NULL OR stuck_after_s < 0 THEN
+        RAISE EXCEPTION 'stuck_after_s must be >= 0, got %', coalesce(stuck_after_s::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT jsonb_build_object(
+               'num_samples', d.num_samples, 'reserved', d.next_idx,
+               'feature_rows', (SELECT count(*) FROM heimdall.measurement_features f WHERE f.dataset_id = d.id),
+               'iq_rows', (SELECT count(*) FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id),
+               'open_chunks', (SELECT count(*) FROM heimdall.generation_chunks c
+                                WHERE c.dataset_id = d.id AND c.state IN ('pending', 'running', 'paused')))
+      INTO v_counts;
+
+    IF (v_counts ->> 'feature_rows')::bigint <> d.num_samples THEN
+        v_issues := v_issues || jsonb_build_object('kind', 'num_samples_mismatch', 'severity', 'critical',
+            'count', abs((v_counts ->> 'feature_rows')::bigint - d.num_samples),
+            'detail', format('num_samples is %s but there are %s feature rows', d.num_samples, v_counts ->> 'feature_rows'));
+    END IF;
+
+    -- Ranges of consecutive indices ("islands") for the pairing checks, one statement each.
+    IF d.dataset_type = 'iq_raw' THEN
+        v_issues := v_issues || coalesce((
+            SELECT jsonb_agg(jsonb_build_object('kind', 'features_missing_iq', 'severity', 'critical',
+                       'first_idx', r.lo, 'last_idx', r.hi, 'count', r.n,
+                       'detail', 'feature rows without their IQ row') ORDER BY r.lo)
+              FROM (SELECT min(i) AS lo, max(i) AS hi, count(*) AS n FROM (SELECT i, i - row_number() OVER (ORDER BY i) AS grp
+                      FROM (SELECT f.sample_idx AS i FROM heimdall.measurement_features f
+                             WHERE f.dataset_id = d.id
+                               AND NOT EXISTS (SELECT 1 FROM heimdall.synthetic_iq_samples q
+                                                WHERE q.dataset_id = d.id AND q.sample_idx = f.sample_idx)) m) g
+             GROUP BY grp) r), '[]');
+    END IF;
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_agg(jsonb_build_object('kind', 'iq_without_features', 'severity', 'critical',
+                   'first_idx', r.lo, 'last_idx', r.hi, 'count', r.n,
+                   'detail', 'IQ rows without their feature row') ORDER BY r.lo)
+          FROM (SELECT min(i) AS lo, max(i) AS hi, count(*) AS n FROM (SELECT i, i - row_number() OVER (ORDER BY i) AS grp
+                  FROM (SELECT q.sample_idx AS i FROM heimdall.synthetic_iq_samples q
+                         WHERE q.dataset_id = d.id
+                           AND NOT EXISTS (SELECT 1 FROM heimdall.measurement_features f
+                                            WHERE f.dataset_id = d.id AND f.sample_idx = q.sample_idx)) m) g
+         GROUP BY grp) r), '[]');
+    IF d.dataset_type = 'feature_based' AND (v_counts ->> 'iq_rows')::bigint > 0 THEN
+        v_issues := v_issues || jsonb_build_object('kind', 'iq_in_feature_based', 'severity', 'critical',
+            'count', (v_counts ->> 'iq_rows')::bigint, 'detail', 'a feature_based dataset has IQ rows');
+    END IF;
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_build_array(jsonb_build_object('kind', 'out_of_range', 'severity', 'critical',
+                   'first_idx', min(f.sample_idx), 'last_idx', max(f.sample_idx), 'count', count(*),
+                   'detail', format('rows beyond the reserved range [0, %s)', d.next_idx)))
+          FROM heimdall.measurement_features f WHERE f.dataset_id = d.id AND f.sample_idx >= d.next_idx
+        HAVING count(*) > 0), '[]');
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_agg(jsonb_build_object('kind', 'duplicate_index', 'severity', 'critical',
+                   'first_idx', x.sample_idx, 'last_idx', x.sample_idx, 'count', x.n,
+                   'detail', x.tbl || ' has this index more than once'))
+          FROM (SELECT 'measurement_features' AS tbl, f.sample_idx, count(*) AS n
+                  FROM heimdall.measurement_features f WHERE f.dataset_id = d.id
+                 GROUP BY f.sample_idx HAVING count(*) > 1
+                UNION ALL
+                SELECT 'synthetic_iq_samples', q.sample_idx, count(*)
+                  FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id
+                 GROUP BY q.sample_idx HAVING count(*) > 1) x), '[]');
+    -- Gaps: reserved indices with no row at all and no chunk working on them.
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_agg(jsonb_build_object('kind', 'gap', 'severity', 'critical',
+                   'first_idx', r.lo, 'last_idx', r.hi, 'count', r.n,
+                   'detail', 'reserved indices with no rows and no chunk to fill them') ORDER BY r.lo)
+          FROM (SELECT min(i) AS lo, max(i) AS hi, count(*) AS n FROM (SELECT i, i - row_number() OVER (ORDER BY i) AS grp
+                  FROM generate_series(0, d.next_idx - 1) AS i
+                 WHERE NOT EXISTS (SELECT 1 FROM heimdall.measurement_features f
+                                    WHERE f.dataset_id = d.id AND f.sample_idx = i)
+                   AND NOT EXISTS (SELECT 1 FROM heimdall.synthetic_iq_samples q
+                                    WHERE q.dataset_id = d.id AND q.sample_idx = i)
+                   AND NOT EXISTS (SELECT 1 FROM heimdall.generation_chunks c
+                                    WHERE c.dataset_id = d.id AND i BETWEEN c.first_idx AND c.last_idx
+                                      AND c.state IN ('pending', 'running', 'paused', 'failed'))) g
+         GROUP BY grp) r), '[]');
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_agg(jsonb_build_object('kind', 'failed_chunks', 'severity', 'warning',
+                   'first_idx', c.first_idx, 'last_idx', c.last_idx, 'count', c.last_idx - c.first_idx + 1,
+                   'detail', format('chunk %s failed after %s attempts: %s', c.id, c.attempts, c.last_error))
+                   ORDER BY c.first_idx)
+          FROM heimdall.generation_chunks c WHERE c.dataset_id = d.id AND c.state = 'failed'), '[]');
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_agg(jsonb_build_object('kind', 'stuck_chunks', 'severity', 'warning',
+                   'first_idx', c.first_idx, 'last_idx', c.last_idx, 'count', c.last_idx - c.first_idx + 1,
+                   'detail', format('chunk %s claimed by %s at %s, visibility ended %s', c.id,
+                                    coalesce(c.claimed_by, '?'), c.claimed_at, c.visible_at))
+                   ORDER BY c.first_idx)
+          FROM heimdall.generation_chunks c
+         WHERE c.dataset_id = d.id AND c.state = 'running'
+           AND c.visible_at < now() - make_interval(secs => stuck_after_s)), '[]');
+
+    v_issues := v_issues || coalesce(extra_issues, '[]');
+    v_status := CASE
+        WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(v_issues) e WHERE e ->> 'severity' = 'critical') THEN 'critical'
+        WHEN jsonb_array_length(v_issues) > 0 THEN 'warning'
+        ELSE 'healthy' END;
+    v_report := jsonb_build_object('dataset_id', d.id, 'name', d.name, 'status', v_status, 'checked_at', now(),
+                                   'counts', v_counts, 'issues', v_issues);
+    UPDATE heimdall.synthetic_datasets x
+       SET health_status = v_status, health_checked_at = now(), health_report = v_report
+     WHERE x.id = d.id;
+    RETURN v_report;
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.validate_dataset(uuid, jsonb, integer) IS
+    'Check a dataset both ways (plus issues found in the object store), store and return its health.';
 
 
 -- >>> sql/triggers.sql

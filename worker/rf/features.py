@@ -247,9 +247,27 @@ def _sincos(x):
 
 
 @njit(cache=True)
+def _phase_diff_loop(y, ang):
+    # ang[t] = arg(y[t+1] * conj(y[t])): one plain element-wise loop (vectorizes).
+    for t in range(ang.shape[0]):
+        a = y[t + 1]
+        b = y[t]
+        ang[t] = _atan2(a.imag * b.real - a.real * b.imag, a.real * b.real + a.imag * b.imag)
+
+
+@njit(cache=True)
+def _derotate_loop(y, om, taper):
+    for t in range(y.shape[0]):
+        s, c = _sincos(-om * t)
+        a = y[t]
+        g = taper[t]
+        y[t] = complex(g * (a.real * c - a.imag * s), g * (a.real * s + a.imag * c))
+
+
+@njit(cache=True)
 def _cfo_envelope_kernel(y, out, ang, wts):
     # out columns: 0 omega (rad/sample of y), 1 envelope mean, 2 envelope std, 3 papr (lin).
-    # y is de-rotated in place by the estimated offset (for the cross-correlation).
+    # y is de-rotated in place by the estimated offset and tapered (for the correlation).
     n_rx, m = y.shape
     nd = m - 1
     wsum = 0.0
@@ -259,13 +277,17 @@ def _cfo_envelope_kernel(y, out, ang, wts):
         wsum += wts[t]
     for t in range(nd):
         wts[t] /= wsum
+    # Tukey taper: the circular correlation wraps the last samples of one receiver onto
+    # the first of the other; tapering the edges keeps that unmatched part from pulling
+    # the peak.
+    taper = np.ones(m)
+    nt = int(TAPER_FRACTION * m)
+    for t in range(nt):
+        g = 0.5 - 0.5 * math.cos(_PI * (t + 0.5) / nt)
+        taper[t] = g
+        taper[m - 1 - t] = g
     for r in range(n_rx):
-        for t in range(nd):
-            a = y[r, t + 1]
-            b = y[r, t]
-            pr = a.real * b.real + a.imag * b.imag
-            pi = a.imag * b.real - a.real * b.imag
-            ang[t] = _atan2(pi, pr)
+        _phase_diff_loop(y[r], ang)
         om = 0.0
         for t in range(nd):
             om += wts[t] * ang[t]
@@ -298,19 +320,7 @@ def _cfo_envelope_kernel(y, out, ang, wts):
             out[r, 1] = np.nan
             out[r, 2] = np.nan
             out[r, 3] = np.nan
-        # De-rotate and apply a Tukey taper: the circular correlation wraps the last
-        # samples of one receiver onto the first of the other; tapering the edges keeps
-        # that unmatched part from pulling the peak.
-        nt = int(TAPER_FRACTION * m)
-        for t in range(m):
-            s, c = _sincos(-om * t)
-            g = 1.0
-            if t < nt:
-                g = 0.5 - 0.5 * math.cos(_PI * (t + 0.5) / nt)
-            elif t >= m - nt:
-                g = 0.5 - 0.5 * math.cos(_PI * (m - t - 0.5) / nt)
-            a = y[r, t]
-            y[r, t] = complex(g * (a.real * c - a.imag * s), g * (a.real * s + a.imag * c))
+        _derotate_loop(y[r], om, taper)
 
 
 @njit(cache=True)

@@ -1,0 +1,35 @@
+-- heimdall.repair_num_samples(dataset_id uuid) -> integer
+--
+-- Purpose: set num_samples to the number of feature rows (the source of truth), e.g.
+--   after a client bypassed the triggers. Audited with the before/after values.
+-- Returns: the new num_samples. Errors: P0002 unknown dataset.
+-- Locks: the dataset row. Idempotent.
+CREATE OR REPLACE FUNCTION heimdall.repair_num_samples(dataset_id uuid)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, heimdall
+AS $$
+DECLARE
+    v_before integer;
+    v_after  integer;
+BEGIN
+    SELECT d.num_samples INTO v_before FROM heimdall.synthetic_datasets d
+     WHERE d.id = repair_num_samples.dataset_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dataset % does not exist', coalesce(repair_num_samples.dataset_id::text, 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT count(*) INTO v_after FROM heimdall.measurement_features f WHERE f.dataset_id = repair_num_samples.dataset_id;
+    IF v_after <> v_before THEN
+        UPDATE heimdall.synthetic_datasets d SET num_samples = v_after WHERE d.id = repair_num_samples.dataset_id;
+        INSERT INTO heimdall.audit_log (dataset_id, action, detail)
+        VALUES (repair_num_samples.dataset_id, 'repair_num_samples',
+                jsonb_build_object('before', v_before, 'after', v_after));
+    END IF;
+    RETURN v_after;
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.repair_num_samples(uuid) IS
+    'Set num_samples to the true feature row count (audited).';

@@ -1,0 +1,152 @@
+-- heimdall.validate_dataset(dataset_id uuid, extra_issues jsonb, stuck_after_s integer) -> jsonb
+--
+-- Purpose: check a dataset both ways with what SQL can see, merge issues found elsewhere
+--   (the CLI passes the object-store checks as extra_issues), compute the health status,
+--   store it on the dataset (health_status, health_checked_at, health_report) and return
+--   the report. Work in flight is not damage: indices covered by a pending, running,
+--   paused or failed chunk are never reported as gaps.
+-- Issue kinds (each {kind, severity, first_idx, last_idx, count, detail}):
+--   critical: num_samples_mismatch, features_missing_iq, iq_without_features,
+--             iq_in_feature_based, out_of_range, duplicate_index, gap (index reserved, no
+--             row, no chunk working on it); from the object store: missing_object,
+--             object_too_short, corrupt_sample, corrupt_object
+--   warning:  failed_chunks, stuck_chunks (running, visibility timeout passed more than
+--             stuck_after_s ago), orphan_object (from the object store)
+-- Status: critical if any critical issue, else warning if any warning, else healthy.
+-- Parameters: dataset_id; extra_issues - JSON array of issues in the same shape;
+--   stuck_after_s - grace after a claim's visibility timeout (>= 0, default 600).
+-- Returns: {"dataset_id", "status", "checked_at", "counts": {...}, "issues": [...]}.
+-- Errors: P0002 unknown dataset; 22023 extra_issues not an array / stuck_after_s < 0.
+-- Locks: none beyond the UPDATE of the dataset's health columns. Idempotent.
+CREATE OR REPLACE FUNCTION heimdall.validate_dataset(dataset_id uuid, extra_issues jsonb DEFAULT '[]',
+                                                     stuck_after_s integer DEFAULT 600)
+RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, heimdall
+AS $$
+DECLARE
+    d           heimdall.synthetic_datasets;
+    v_issues    jsonb := '[]';
+    v_counts    jsonb;
+    v_status    text;
+    v_report    jsonb;
+BEGIN
+    SELECT x.* INTO d FROM heimdall.synthetic_datasets x WHERE x.id = validate_dataset.dataset_id;
+    IF d.id IS NULL THEN
+        RAISE EXCEPTION 'dataset % does not exist', coalesce(validate_dataset.dataset_id::text, 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF jsonb_typeof(coalesce(extra_issues, '[]')) <> 'array' THEN
+        RAISE EXCEPTION 'extra_issues must be a JSON array' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF stuck_after_s IS NULL OR stuck_after_s < 0 THEN
+        RAISE EXCEPTION 'stuck_after_s must be >= 0, got %', coalesce(stuck_after_s::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT jsonb_build_object(
+               'num_samples', d.num_samples, 'reserved', d.next_idx,
+               'feature_rows', (SELECT count(*) FROM heimdall.measurement_features f WHERE f.dataset_id = d.id),
+               'iq_rows', (SELECT count(*) FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id),
+               'open_chunks', (SELECT count(*) FROM heimdall.generation_chunks c
+                                WHERE c.dataset_id = d.id AND c.state IN ('pending', 'running', 'paused')))
+      INTO v_counts;
+
+    IF (v_counts ->> 'feature_rows')::bigint <> d.num_samples THEN
+        v_issues := v_issues || jsonb_build_object('kind', 'num_samples_mismatch', 'severity', 'critical',
+            'count', abs((v_counts ->> 'feature_rows')::bigint - d.num_samples),
+            'detail', format('num_samples is %s but there are %s feature rows', d.num_samples, v_counts ->> 'feature_rows'));
+    END IF;
+
+    -- Ranges of consecutive indices ("islands") for the pairing checks, one statement each.
+    IF d.dataset_type = 'iq_raw' THEN
+        v_issues := v_issues || coalesce((
+            SELECT jsonb_agg(jsonb_build_object('kind', 'features_missing_iq', 'severity', 'critical',
+                       'first_idx', r.lo, 'last_idx', r.hi, 'count', r.n,
+                       'detail', 'feature rows without their IQ row') ORDER BY r.lo)
+              FROM (SELECT min(i) AS lo, max(i) AS hi, count(*) AS n FROM (SELECT i, i - row_number() OVER (ORDER BY i) AS grp
+                      FROM (SELECT f.sample_idx AS i FROM heimdall.measurement_features f
+                             WHERE f.dataset_id = d.id
+                               AND NOT EXISTS (SELECT 1 FROM heimdall.synthetic_iq_samples q
+                                                WHERE q.dataset_id = d.id AND q.sample_idx = f.sample_idx)) m) g
+             GROUP BY grp) r), '[]');
+    END IF;
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_agg(jsonb_build_object('kind', 'iq_without_features', 'severity', 'critical',
+                   'first_idx', r.lo, 'last_idx', r.hi, 'count', r.n,
+                   'detail', 'IQ rows without their feature row') ORDER BY r.lo)
+          FROM (SELECT min(i) AS lo, max(i) AS hi, count(*) AS n FROM (SELECT i, i - row_number() OVER (ORDER BY i) AS grp
+                  FROM (SELECT q.sample_idx AS i FROM heimdall.synthetic_iq_samples q
+                         WHERE q.dataset_id = d.id
+                           AND NOT EXISTS (SELECT 1 FROM heimdall.measurement_features f
+                                            WHERE f.dataset_id = d.id AND f.sample_idx = q.sample_idx)) m) g
+         GROUP BY grp) r), '[]');
+    IF d.dataset_type = 'feature_based' AND (v_counts ->> 'iq_rows')::bigint > 0 THEN
+        v_issues := v_issues || jsonb_build_object('kind', 'iq_in_feature_based', 'severity', 'critical',
+            'count', (v_counts ->> 'iq_rows')::bigint, 'detail', 'a feature_based dataset has IQ rows');
+    END IF;
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_build_array(jsonb_build_object('kind', 'out_of_range', 'severity', 'critical',
+                   'first_idx', min(f.sample_idx), 'last_idx', max(f.sample_idx), 'count', count(*),
+                   'detail', format('rows beyond the reserved range [0, %s)', d.next_idx)))
+          FROM heimdall.measurement_features f WHERE f.dataset_id = d.id AND f.sample_idx >= d.next_idx
+        HAVING count(*) > 0), '[]');
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_agg(jsonb_build_object('kind', 'duplicate_index', 'severity', 'critical',
+                   'first_idx', x.sample_idx, 'last_idx', x.sample_idx, 'count', x.n,
+                   'detail', x.tbl || ' has this index more than once'))
+          FROM (SELECT 'measurement_features' AS tbl, f.sample_idx, count(*) AS n
+                  FROM heimdall.measurement_features f WHERE f.dataset_id = d.id
+                 GROUP BY f.sample_idx HAVING count(*) > 1
+                UNION ALL
+                SELECT 'synthetic_iq_samples', q.sample_idx, count(*)
+                  FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id
+                 GROUP BY q.sample_idx HAVING count(*) > 1) x), '[]');
+    -- Gaps: reserved indices with no row at all and no chunk working on them.
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_agg(jsonb_build_object('kind', 'gap', 'severity', 'critical',
+                   'first_idx', r.lo, 'last_idx', r.hi, 'count', r.n,
+                   'detail', 'reserved indices with no rows and no chunk to fill them') ORDER BY r.lo)
+          FROM (SELECT min(i) AS lo, max(i) AS hi, count(*) AS n FROM (SELECT i, i - row_number() OVER (ORDER BY i) AS grp
+                  FROM generate_series(0, d.next_idx - 1) AS i
+                 WHERE NOT EXISTS (SELECT 1 FROM heimdall.measurement_features f
+                                    WHERE f.dataset_id = d.id AND f.sample_idx = i)
+                   AND NOT EXISTS (SELECT 1 FROM heimdall.synthetic_iq_samples q
+                                    WHERE q.dataset_id = d.id AND q.sample_idx = i)
+                   AND NOT EXISTS (SELECT 1 FROM heimdall.generation_chunks c
+                                    WHERE c.dataset_id = d.id AND i BETWEEN c.first_idx AND c.last_idx
+                                      AND c.state IN ('pending', 'running', 'paused', 'failed'))) g
+         GROUP BY grp) r), '[]');
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_agg(jsonb_build_object('kind', 'failed_chunks', 'severity', 'warning',
+                   'first_idx', c.first_idx, 'last_idx', c.last_idx, 'count', c.last_idx - c.first_idx + 1,
+                   'detail', format('chunk %s failed after %s attempts: %s', c.id, c.attempts, c.last_error))
+                   ORDER BY c.first_idx)
+          FROM heimdall.generation_chunks c WHERE c.dataset_id = d.id AND c.state = 'failed'), '[]');
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_agg(jsonb_build_object('kind', 'stuck_chunks', 'severity', 'warning',
+                   'first_idx', c.first_idx, 'last_idx', c.last_idx, 'count', c.last_idx - c.first_idx + 1,
+                   'detail', format('chunk %s claimed by %s at %s, visibility ended %s', c.id,
+                                    coalesce(c.claimed_by, '?'), c.claimed_at, c.visible_at))
+                   ORDER BY c.first_idx)
+          FROM heimdall.generation_chunks c
+         WHERE c.dataset_id = d.id AND c.state = 'running'
+           AND c.visible_at < now() - make_interval(secs => stuck_after_s)), '[]');
+
+    v_issues := v_issues || coalesce(extra_issues, '[]');
+    v_status := CASE
+        WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(v_issues) e WHERE e ->> 'severity' = 'critical') THEN 'critical'
+        WHEN jsonb_array_length(v_issues) > 0 THEN 'warning'
+        ELSE 'healthy' END;
+    v_report := jsonb_build_object('dataset_id', d.id, 'name', d.name, 'status', v_status, 'checked_at', now(),
+                                   'counts', v_counts, 'issues', v_issues);
+    UPDATE heimdall.synthetic_datasets x
+       SET health_status = v_status, health_checked_at = now(), health_report = v_report
+     WHERE x.id = d.id;
+    RETURN v_report;
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.validate_dataset(uuid, jsonb, integer) IS
+    'Check a dataset both ways (plus issues found in the object store), store and return its health.';

@@ -1,0 +1,273 @@
+"""Validate and repair datasets: both directions, object store included, nothing lost.
+
+``validate``: the SQL checks (``heimdall.validate_dataset``) plus what only the object store
+shows: every IQ row's object exists and is long enough (one LIST of the dataset prefix),
+with ``deep`` every sample's bytes hash to its sha256 and the object's .npy header matches,
+and objects no row or open chunk refers to (orphans, with age). The database is read
+first (one snapshot), then the store is listed, so a chunk committed during validation is
+never reported missing and an upload in flight is never an orphan.
+
+``repair``: re-validates first (never works from a stale report), then: num_samples
+recomputed from the feature rows; missing/corrupt IQ, IQ without features, gaps ->
+repair chunks that regenerate the indices bit-identically (workers do it); stuck chunks
+released; failed chunks retried; orphans removed only after the grace period.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import sys
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg.types.json import Jsonb
+
+from . import queries
+from .cli import connect, emit, resolve_dataset
+from .errors import HeimdallError
+from .maintenance import add_s3_arguments, store_from_args
+from .storage import ObjectStore, StorageError, dataset_prefix, iq_object_key
+
+EXIT_BY_STATUS = {"healthy": 0, "warning": 1, "critical": 2}
+REGENERATE_KINDS = ("features_missing_iq", "iq_without_features", "gap", "missing_object",
+                    "object_too_short", "corrupt_sample", "corrupt_object")
+
+
+def _ranges(indices: list[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for i in sorted(set(indices)):
+        if out and i == out[-1][1] + 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
+
+
+def _issue(kind: str, severity: str, indices: list[int] | None = None, detail: str = "",
+           key: str | None = None, **extra: Any) -> list[dict[str, Any]]:
+    if not indices:
+        return [{"kind": kind, "severity": severity, "key": key, "count": extra.pop("count", 1),
+                 "detail": detail, **extra}]
+    return [{"kind": kind, "severity": severity, "first_idx": lo, "last_idx": hi, "count": hi - lo + 1,
+             "key": key, "detail": detail, **extra} for lo, hi in _ranges(indices)]
+
+
+def _npy_header(blob: bytes) -> tuple[tuple[int, ...], str] | None:
+    """(shape, dtype descr) of a .npy prefix, or None if it is not one."""
+    try:
+        if blob[:6] != b"\x93NUMPY":
+            return None
+        major = blob[6]
+        hlen = int.from_bytes(blob[8:10], "little") if major == 1 else int.from_bytes(blob[8:12], "little")
+        start = 10 if major == 1 else 12
+        header = ast.literal_eval(blob[start:start + hlen].decode("latin1"))
+        return tuple(header["shape"]), str(header["descr"])
+    except (ValueError, SyntaxError, KeyError, IndexError, UnicodeDecodeError):
+        return None
+
+
+def object_store_issues(conn: psycopg.Connection, store: ObjectStore, dataset_id: Any, deep: bool,
+                        now: datetime | None = None) -> list[dict[str, Any]]:
+    ds = str(dataset_id)
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        rows = queries.run(conn, "iq_rows_of_dataset", dataset_id=dataset_id)
+        open_keys = {iq_object_key(ds, r["first_idx"], r["last_idx"])
+                     for r in queries.run(conn, "open_chunks_of_dataset", dataset_id=dataset_id)}
+    listing = {o.key: o for o in store.list(dataset_prefix(ds))}
+    now = now or datetime.now(UTC)
+    issues: list[dict[str, Any]] = []
+    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_key[r["object_key"]].append(r)
+    for key, items in sorted(by_key.items()):
+        obj = listing.get(key)
+        if obj is None:
+            issues += _issue("missing_object", "critical", [r["sample_idx"] for r in items],
+                             f"object {key} does not exist", key=key)
+            continue
+        short = [r["sample_idx"] for r in items if r["byte_offset"] + r["byte_length"] > obj.size]
+        if short:
+            issues += _issue("object_too_short", "critical", short,
+                             f"object {key} has {obj.size} bytes, too few for these samples", key=key)
+        if deep:
+            blob = store.get(key)
+            header = _npy_header(blob)
+            expected_shape = tuple(items[0]["shape"])
+            if header is None or header[1] != np.dtype("<c8").str or tuple(header[0][1:]) != expected_shape:
+                issues += _issue("corrupt_object", "critical", [r["sample_idx"] for r in items],
+                                 f"object {key}: .npy header {header} does not match complex64 "
+                                 f"(n, {expected_shape[0]}, {expected_shape[1]})", key=key)
+                continue
+            bad = [r["sample_idx"] for r in items
+                   if r["byte_offset"] + r["byte_length"] <= len(blob)
+                   and hashlib.sha256(blob[r["byte_offset"]:r["byte_offset"] + r["byte_length"]]).hexdigest()
+                   != r["sha256"]]
+            if bad:
+                issues += _issue("corrupt_sample", "critical", bad,
+                                 f"bytes in {key} do not match their sha256", key=key)
+    referenced = set(by_key)
+    for key, obj in sorted(listing.items()):
+        if key in referenced or key in open_keys:
+            continue
+        age_s = (now - obj.last_modified).total_seconds() if obj.last_modified else None
+        issues += _issue("orphan_object", "warning", None,
+                         f"object {key} ({obj.size} bytes) is referenced by no row and no open chunk",
+                         key=key, age_s=round(age_s, 1) if age_s is not None else None)
+    return issues
+
+
+def validate(conn: psycopg.Connection, store: ObjectStore | None, dataset_id: Any, deep: bool = False,
+             stuck_after_s: int = 600) -> dict[str, Any]:
+    """Full validation; stores the health on the dataset and returns the report."""
+    extra = object_store_issues(conn, store, dataset_id, deep) if store is not None else []
+    return queries.one(conn, "validate_dataset", dataset_id=dataset_id, extra_issues=Jsonb(extra),
+                       stuck_after_s=stuck_after_s)["report"]
+
+
+def plan_repair(report: dict[str, Any], dataset_type: str) -> list[dict[str, Any]]:
+    """Actions that fix the issues of a (fresh) report, in the order they run."""
+    actions: list[dict[str, Any]] = []
+    kinds = defaultdict(list)
+    for issue in report["issues"]:
+        kinds[issue["kind"]].append(issue)
+    if "num_samples_mismatch" in kinds:
+        actions.append({"action": "repair_num_samples", "detail": kinds["num_samples_mismatch"][0]["detail"]})
+    indices: list[int] = []
+    for kind in REGENERATE_KINDS:
+        for issue in kinds.get(kind, []):
+            if issue.get("first_idx") is not None:
+                indices += range(issue["first_idx"], issue["last_idx"] + 1)
+    for lo, hi in _ranges(indices):
+        reasons = sorted({i["kind"] for k in REGENERATE_KINDS for i in kinds.get(k, [])
+                          if i.get("first_idx") is not None and i["first_idx"] <= hi and i["last_idx"] >= lo})
+        actions.append({"action": "regenerate", "first_idx": lo, "last_idx": hi, "count": hi - lo + 1,
+                        "reason": ",".join(reasons)})
+    if "stuck_chunks" in kinds:
+        actions.append({"action": "release_stuck_chunks", "count": len(kinds["stuck_chunks"])})
+    if "failed_chunks" in kinds:
+        actions.append({"action": "retry_failed_chunks", "count": len(kinds["failed_chunks"])})
+    for issue in kinds.get("orphan_object", []):
+        actions.append({"action": "delete_orphan", "key": issue["key"], "age_s": issue.get("age_s")})
+    if "iq_in_feature_based" in kinds or "out_of_range" in kinds or "duplicate_index" in kinds:
+        actions.append({"action": "manual", "detail": "rows that the triggers forbid exist "
+                        "(iq_in_feature_based / out_of_range / duplicate_index): inspect before deleting"})
+    return actions
+
+
+def apply_repair(conn: psycopg.Connection, store: ObjectStore | None, dataset_id: Any,
+                 actions: list[dict[str, Any]], grace_s: float, stuck_after_s: int) -> list[dict[str, Any]]:
+    done: list[dict[str, Any]] = []
+    for a in actions:
+        kind = a["action"]
+        if kind == "repair_num_samples":
+            a = {**a, "num_samples": queries.one(conn, "repair_num_samples", dataset_id=dataset_id)["num_samples"]}
+        elif kind == "regenerate":
+            a = {**a, "request_id": str(queries.one(conn, "enqueue_repair", dataset_id=dataset_id,
+                                                      first_idx=a["first_idx"], last_idx=a["last_idx"],
+                                                      reason=a["reason"])["request_id"])}
+        elif kind == "release_stuck_chunks":
+            a = {**a, "released": queries.one(conn, "release_stuck_chunks", dataset_id=dataset_id,
+                                              stuck_after_s=stuck_after_s)["released"]}
+        elif kind == "retry_failed_chunks":
+            a = {**a, "retried": queries.one(conn, "retry_failed_chunks", dataset_id=dataset_id)["retried"]}
+        elif kind == "delete_orphan":
+            if a.get("age_s") is not None and a["age_s"] < grace_s:
+                a = {**a, "skipped": f"younger than the grace period ({grace_s} s)"}
+            else:
+                store.remove([a["key"]])
+                queries.run(conn, "audit", dataset_id=dataset_id, action="delete_orphan",
+                            detail=Jsonb({"key": a["key"], "age_s": a.get("age_s")}))
+                a = {**a, "deleted": True}
+        done.append(a)
+    return done
+
+
+def _summary_table(report: dict[str, Any]) -> None:
+    c = report["counts"]
+    print(f"dataset {report['name']} ({report['dataset_id']}): {report['status'].upper()}")
+    print(f"  num_samples {c['num_samples']}  reserved {c['reserved']}  feature rows {c['feature_rows']}  "
+          f"IQ rows {c['iq_rows']}  open chunks {c['open_chunks']}")
+    if not report["issues"]:
+        print("  no issues")
+        return
+    print()
+    emit(argparse.Namespace(json=False), [
+        {"severity": i["severity"], "kind": i["kind"],
+         "range": f"{i['first_idx']}..{i['last_idx']}" if i.get("first_idx") is not None else (i.get("key") or "-"),
+         "count": i.get("count"), "detail": i.get("detail")} for i in report["issues"]],
+        columns=["severity", "kind", "range", "count", "detail"])
+
+
+def _store_or_none(args: argparse.Namespace, dataset_type: str) -> ObjectStore | None:
+    if dataset_type != "iq_raw" and not args.s3_endpoint:
+        import os
+
+        if not os.environ.get("HEIMDALL_S3_ENDPOINT"):
+            return None
+    return store_from_args(args)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    with connect(args) as conn:
+        ds = resolve_dataset(conn, args.dataset)
+        store = _store_or_none(args, ds["dataset_type"])
+        try:
+            report = validate(conn, store, ds["id"], deep=args.deep, stuck_after_s=args.stuck_after)
+        except StorageError as exc:
+            raise HeimdallError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(report, default=str, indent=2))
+    else:
+        _summary_table(report)
+    return EXIT_BY_STATUS[report["status"]]
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    with connect(args) as conn:
+        ds = resolve_dataset(conn, args.dataset)
+        store = _store_or_none(args, ds["dataset_type"])
+        # never from a stale report: validate now (deep, so corrupt bytes are found)
+        report = validate(conn, store, ds["id"], deep=not args.shallow, stuck_after_s=args.stuck_after)
+        actions = plan_repair(report, ds["dataset_type"])
+        if args.apply:
+            actions = apply_repair(conn, store, ds["id"], actions, args.grace, args.stuck_after)
+    result = {"dataset": ds["name"], "status_before": report["status"], "applied": args.apply,
+              "actions": actions}
+    if args.json:
+        print(json.dumps(result, default=str, indent=2))
+    else:
+        print(f"dataset {ds['name']}: {report['status']}; {len(actions)} action(s) "
+              f"{'applied' if args.apply else 'planned (dry run: add --apply)'}")
+        if actions:
+            emit(args, actions, columns=["action", "first_idx", "last_idx", "count", "reason", "key"])
+        if args.apply and any(a["action"] == "regenerate" for a in actions):
+            print("repair chunks enqueued: run workers (e.g. `heimdall-synth worker run --until-idle`), "
+                  "then validate again", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    x = sub.add_parser("validate", help="check a dataset (exit 0 healthy, 1 warning, 2 critical)",
+                       parents=[common])
+    x.add_argument("dataset", help="id or name")
+    x.add_argument("--deep", action="store_true", help="also hash every sample's bytes")
+    x.add_argument("--stuck-after", type=int, default=600,
+                   help="a running chunk is stuck this many seconds after its visibility timeout (600)")
+    add_s3_arguments(x)
+    x.set_defaults(func=cmd_validate)
+
+    x = sub.add_parser("repair", help="fix what validate finds (dry run unless --apply)", parents=[common])
+    x.add_argument("dataset", help="id or name")
+    x.add_argument("--apply", action="store_true", help="carry the actions out")
+    x.add_argument("--shallow", action="store_true", help="skip hashing sample bytes before repairing")
+    x.add_argument("--grace", type=float, default=3600.0, help="orphans younger than this stay (s)")
+    x.add_argument("--stuck-after", type=int, default=600, help="see validate")
+    add_s3_arguments(x)
+    x.set_defaults(func=cmd_repair)
