@@ -11,7 +11,7 @@ VALUES
     ('rx_antenna_gain_dbi',    'number',  '0',      -20,     30,       false, 'dBi',  'Receive antenna gain (all receivers)'),
     ('tx_alt_min_m',           'number',  '100',    -100,    9000,     false, 'm',    'Lowest transmitter altitude (above sea level)'),
     ('tx_alt_max_m',           'number',  '800',    -100,    9000,     false, 'm',    'Highest transmitter altitude (>= tx_alt_min_m)'),
-    ('bandwidth_hz',           'number',  '12500',  100,     1000000,  false, 'Hz',   'Channel bandwidth; SNR and noise floor are defined in it (< sample_rate_hz)'),
+    ('bandwidth_hz',           'number',  '12500',  100,     1000000,  false, 'Hz',   'Channel bandwidth; SNR and noise floor are defined in it (<= sample_rate_hz / 2)'),
     ('sample_rate_hz',         'integer', '50000',  1000,    10000000, false, 'Hz',   'Complex IQ sample rate'),
     ('duration_ms',            'number',  '200',    1,       10000,    false, 'ms',   'Recording length per receiver (>= 64 IQ samples)'),
     ('noise_figure_db',        'number',  '6',      0,       40,       false, 'dB',   'Receiver noise figure'),

@@ -268,7 +268,7 @@ VALUES
     ('rx_antenna_gain_dbi',    'number',  '0',      -20,     30,       false, 'dBi',  'Receive antenna gain (all receivers)'),
     ('tx_alt_min_m',           'number',  '100',    -100,    9000,     false, 'm',    'Lowest transmitter altitude (above sea level)'),
     ('tx_alt_max_m',           'number',  '800',    -100,    9000,     false, 'm',    'Highest transmitter altitude (>= tx_alt_min_m)'),
-    ('bandwidth_hz',           'number',  '12500',  100,     1000000,  false, 'Hz',   'Channel bandwidth; SNR and noise floor are defined in it (< sample_rate_hz)'),
+    ('bandwidth_hz',           'number',  '12500',  100,     1000000,  false, 'Hz',   'Channel bandwidth; SNR and noise floor are defined in it (<= sample_rate_hz / 2)'),
     ('sample_rate_hz',         'integer', '50000',  1000,    10000000, false, 'Hz',   'Complex IQ sample rate'),
     ('duration_ms',            'number',  '200',    1,       10000,    false, 'ms',   'Recording length per receiver (>= 64 IQ samples)'),
     ('noise_figure_db',        'number',  '6',      0,       40,       false, 'dB',   'Receiver noise figure'),
@@ -1214,8 +1214,10 @@ BEGIN
                 result ->> 'tx_alt_max_m', result ->> 'tx_alt_min_m'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF (result ->> 'bandwidth_hz')::numeric >= (result ->> 'sample_rate_hz')::numeric THEN
-        RAISE EXCEPTION 'config key "bandwidth_hz": must be < sample_rate_hz (% >= %)',
+    -- The noise floor is estimated from the spectrum outside the channel: keep half the
+    -- sampled band free.
+    IF (result ->> 'bandwidth_hz')::numeric > 0.5 * (result ->> 'sample_rate_hz')::numeric THEN
+        RAISE EXCEPTION 'config key "bandwidth_hz": must be <= sample_rate_hz / 2 (% > % / 2)',
                 result ->> 'bandwidth_hz', result ->> 'sample_rate_hz'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;

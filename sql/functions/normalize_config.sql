@@ -232,8 +232,10 @@ BEGIN
                 result ->> 'tx_alt_max_m', result ->> 'tx_alt_min_m'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF (result ->> 'bandwidth_hz')::numeric >= (result ->> 'sample_rate_hz')::numeric THEN
-        RAISE EXCEPTION 'config key "bandwidth_hz": must be < sample_rate_hz (% >= %)',
+    -- The noise floor is estimated from the spectrum outside the channel: keep half the
+    -- sampled band free.
+    IF (result ->> 'bandwidth_hz')::numeric > 0.5 * (result ->> 'sample_rate_hz')::numeric THEN
+        RAISE EXCEPTION 'config key "bandwidth_hz": must be <= sample_rate_hz / 2 (% > % / 2)',
                 result ->> 'bandwidth_hz', result ->> 'sample_rate_hz'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;

@@ -324,7 +324,7 @@ BAD_CONFIGS = [
     ({"max_gdop": 0}, 'config key "max_gdop": must be > 0'),
     ({"inside_ratio": 1.5}, 'config key "inside_ratio": must be <= 1'),
     ({"chunk_size": 0}, 'config key "chunk_size": must be >= 1'),
-    ({"bandwidth_hz": 60000}, 'config key "bandwidth_hz": must be < sample_rate_hz'),
+    ({"bandwidth_hz": 25001}, 'config key "bandwidth_hz": must be <= sample_rate_hz / 2'),
     ({"duration_ms": 1, "sample_rate_hz": 1000, "bandwidth_hz": 100}, 'config key "duration_ms"'),
     ({"tx_alt_min_m": 500, "tx_alt_max_m": 100}, 'config key "tx_alt_max_m": must be >= tx_alt_min_m'),
     ({"signal_mix": {"noise": 1}}, 'config key "signal_mix": unknown kind "noise"'),

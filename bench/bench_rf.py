@@ -1,0 +1,179 @@
+"""Benchmark of the RF core (worker.rf): samples/s, scaling over processes, compile time,
+and the speed-up over the plain-NumPy reference of the same per-sample step.
+
+Usage:  .venv/bin/python bench/bench_rf.py [--samples 600] [--repeats 3]
+
+Prints one line per figure (medians over ``--repeats`` runs). Kernels are single-threaded;
+throughput scales by process count (each process generates a disjoint index range).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+DEFAULT = {
+    "frequency_mhz": 145.0, "tx_power_dbm": 37.0, "tx_antenna_gain_dbi": 0.0, "rx_antenna_gain_dbi": 0.0,
+    "tx_alt_min_m": 100.0, "tx_alt_max_m": 800.0, "bandwidth_hz": 12500.0, "sample_rate_hz": 50000,
+    "duration_ms": 200.0, "noise_figure_db": 6.0, "min_snr_db": 3.0, "min_receivers": 3, "max_gdop": 10.0,
+    "inside_ratio": 0.7, "outside_margin_km": 20.0, "shadowing_sigma_db": 6.0, "los_probability": 0.5,
+    "rician_k_db": 6.0, "freq_offset_max_hz": 500.0, "fm_deviation_hz": 2500.0, "multipath_max_taps": 3,
+    "multipath_max_delay_us": 5.0, "signal_mix": {"voice": 0.5, "tone": 0.3, "dtmf": 0.2},
+    "audio_library": None, "chunk_size": 100, "max_attempts": 1000,
+    "receivers": {"mode": "fixed", "stations": [
+        {"id": "aquila_di_giaveno", "name": "Aquila di Giaveno", "lat": 45.03, "lon": 7.27, "alt_m": 600},
+        {"id": "montanaro", "name": "Montanaro", "lat": 45.234, "lon": 7.857, "alt_m": 300},
+        {"id": "torino", "name": "Torino", "lat": 45.044, "lon": 7.672, "alt_m": 250},
+        {"id": "coazze", "name": "Coazze", "lat": 45.048, "lon": 7.238, "alt_m": 700},
+        {"id": "passo_del_giovi", "name": "Passo del Giovi", "lat": 44.561, "lon": 8.956, "alt_m": 480},
+        {"id": "genova", "name": "Genova", "lat": 44.395, "lon": 8.956, "alt_m": 100},
+        {"id": "milano_baggio", "name": "Milano-Baggio", "lat": 45.478, "lon": 9.123, "alt_m": 120}]},
+}
+SEED = 20240601
+CHUNK = 100  # samples per generate_samples call, like a worker chunk
+
+
+def _cfg():
+    from worker.config import GenerationConfig
+
+    return GenerationConfig.from_normalized(DEFAULT)
+
+
+def _run_range(args) -> float:
+    """Generate [first, first+count) in chunks; returns seconds (after a warm-up call)."""
+    first, count, want_iq, barrier = args
+    from worker.rf import generate_samples
+
+    cfg = _cfg()
+    generate_samples(cfg, SEED, 10**9, 2, want_iq=want_iq)  # warm-up: load kernels
+    if barrier is not None:
+        barrier.wait()
+    t0 = time.perf_counter()
+    for i in range(first, first + count, CHUNK):
+        generate_samples(cfg, SEED, i, min(CHUNK, first + count - i), want_iq=want_iq)
+    return time.perf_counter() - t0
+
+
+_BARRIER = None
+
+
+def _init(barrier):
+    global _BARRIER
+    _BARRIER = barrier
+
+
+def _run_range_pool(args):
+    first, count, want_iq = args
+    return _run_range((first, count, want_iq, _BARRIER))
+
+
+def throughput(n: int, want_iq: bool, procs: int) -> float:
+    """Samples/s with ``procs`` processes on disjoint ranges (wall time of the slowest)."""
+    if procs == 1:
+        return n / _run_range((0, n, want_iq, None))
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(procs)
+    per = n // procs
+    with ProcessPoolExecutor(procs, mp_context=ctx, initializer=_init, initargs=(barrier,)) as ex:
+        times = list(ex.map(_run_range_pool, [(k * per, per, want_iq) for k in range(procs)]))
+    return per * procs / max(times)
+
+
+def compile_times() -> dict:
+    """First generate_samples call in a fresh interpreter: cold (empty cache) and cached."""
+    code = (
+        f"import time,sys; sys.path.insert(0, {ROOT!r});"
+        "import bench.bench_rf as b; from worker.rf import generate_samples;"
+        "t1=time.perf_counter(); generate_samples(b._cfg(), 1, 0, 1);"
+        "print(time.perf_counter()-t1)"
+    )
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("cold", "cached"):
+            r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+            out[label] = float(r.stdout.strip().splitlines()[-1])
+    return out
+
+
+def numpy_ratio(n: int) -> tuple[float, float]:
+    """ms/sample of the per-sample synthesis+features step: Numba path vs NumPy reference."""
+    import numpy as np
+
+    from worker.rf import generate as G
+    from worker.rf import reference, rng, synth
+    from worker.rf.features import extract_features
+
+    cfg = _cfg()
+    pc = G._prepare(cfg)
+    params = []
+    for i in range(n):
+        t = G.draw_truth(cfg, rng.stream(SEED, i, 0, rng.STREAM_TRUTH))
+        params.append(G.draw_signal(cfg, t, rng.stream(SEED, i, 0, rng.STREAM_SIGNAL)))
+    out = np.zeros((7, pc.n_iq), np.complex64)
+
+    def fast(sp, i):
+        synth.synthesize(sp.phase_rad, sp.grid_offset, sp.delay_samples, sp.cfo_hz, sp.theta_rad, sp.fir,
+                         sp.power_mw, pc.noise_full_mw, pc.fs, out, rng.stream(SEED, i, 0, rng.STREAM_NOISE))
+        extract_features(out, pc.fs, cfg.bandwidth_hz, cfg.min_snr_db)
+
+    def slow(sp, i):
+        raw = rng.stream(SEED, i, 0, rng.STREAM_NOISE).bit_generator.random_raw(7 * pc.n_iq).reshape(7, -1)
+        x = reference.synthesize_reference(sp.phase_rad, sp.grid_offset, sp.delay_samples, sp.cfo_hz, sp.theta_rad,
+                                           sp.fir, sp.power_mw, pc.noise_full_mw, pc.fs, pc.n_iq,
+                                           reference.box_muller_reference(raw))
+        reference.extract_features_reference(x, pc.fs, cfg.bandwidth_hz, cfg.min_snr_db)
+
+    fast(params[0], 0)
+    res = []
+    for fn in (fast, slow):
+        t0 = time.perf_counter()
+        for i, sp in enumerate(params):
+            fn(sp, i)
+        res.append((time.perf_counter() - t0) / n * 1e3)
+    return res[0], res[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--samples", type=int, default=600)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    a = ap.parse_args()
+    from worker.rf import GENERATOR_VERSION
+
+    print(f"worker.rf {GENERATOR_VERSION}; default config (7 receivers x {_cfg().num_iq_samples} IQ samples); "
+          f"{os.cpu_count()} CPUs; medians of {a.repeats} runs")
+    summary = {}
+    ct = [compile_times() for _ in range(a.repeats)]
+    summary["compile_cold_s"] = statistics.median(c["cold"] for c in ct)
+    summary["compile_cached_s"] = statistics.median(c["cached"] for c in ct)
+    print(f"first call, empty Numba cache : {summary['compile_cold_s']:.2f} s")
+    print(f"first call, warm Numba cache  : {summary['compile_cached_s']:.2f} s")
+    for kind, want_iq in (("iq_raw", True), ("feature_based", False)):
+        for procs in (1, 2):
+            v = statistics.median(throughput(a.samples, want_iq, procs) for _ in range(a.repeats))
+            summary[f"{kind}_{procs}p"] = v
+            print(f"{kind:14s} {procs} process(es): {v:7.1f} samples/s")
+    ratios = [numpy_ratio(60) for _ in range(a.repeats)]
+    fast = statistics.median(r[0] for r in ratios)
+    slow = statistics.median(r[1] for r in ratios)
+    summary.update(step_numba_ms=fast, step_numpy_ms=slow)
+    print(f"synthesis+features per sample: Numba {fast:.2f} ms, NumPy reference {slow:.2f} ms, speed-up {slow / fast:.1f}x")
+    if a.json:
+        print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
