@@ -71,18 +71,27 @@ def _fmt(v: Any) -> str:
 
 
 # --------------------------------------------------------------------------------- db
-def cmd_db_upgrade(args: argparse.Namespace) -> int:
+def _migrate(args: argparse.Namespace, fn: Callable[[str, str], None], verb: str) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     url = _url(args)
-    db.upgrade(url, args.revision)
-    print(f"database upgraded to {args.revision}")
+    try:
+        fn(url, args.revision)
+    except DBAPIError as exc:
+        orig = exc.orig if isinstance(exc.orig, psycopg.Error) else None
+        if orig is not None:
+            raise translate(orig) from exc
+        raise CliError(f"migration failed: {str(exc).splitlines()[0]}") from exc
+    print(f"database {verb} to {args.revision}")
     return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    return _migrate(args, db.upgrade, "upgraded")
 
 
 def cmd_db_downgrade(args: argparse.Namespace) -> int:
-    url = _url(args)
-    db.downgrade(url, args.revision)
-    print(f"database downgraded to {args.revision}")
-    return 0
+    return _migrate(args, db.downgrade, "downgraded")
 
 
 def _url(args: argparse.Namespace) -> str:
