@@ -181,3 +181,43 @@ def test_roles(conn, db_url):
         conn.execute("DROP OWNED BY w_login, r_login")
         conn.execute("DROP ROLE w_login")
         conn.execute("DROP ROLE r_login")
+
+
+@pytest.mark.parametrize("sql, args, sqlstate, message", [
+    ("SELECT heimdall.validate_dataset(%s)", ("00000000-0000-0000-0000-000000000000",), "P0002", "does not exist"),
+    ("SELECT heimdall.validate_dataset(%s, '{}')", None, "22023", "extra_issues must be a JSON array"),
+    ("SELECT heimdall.validate_dataset(%s, '[]', -1)", None, "22023", "stuck_after_s must be >= 0"),
+    ("SELECT heimdall.repair_num_samples(%s)", ("00000000-0000-0000-0000-000000000000",), "P0002", "does not exist"),
+    ("SELECT heimdall.enqueue_repair(%s, 5, 2)", None, "22023", "must lie inside the reserved range"),
+    ("SELECT heimdall.enqueue_repair(%s, 0, 10)", None, "22023", "must lie inside the reserved range"),
+    ("SELECT heimdall.enqueue_repair(%s, 0, 3)", None, "55000", "overlap a chunk that is still queued"),
+    ("SELECT heimdall.release_stuck_chunks(%s, -5)", None, "22023", "stuck_after_s must be >= 0"),
+])
+def test_health_functions_bad_input(conn, sql, args, sqlstate, message):
+    ds = create(conn, n=10)
+    with pytest.raises(psycopg.Error, match=message) as exc:
+        conn.execute(sql, args or (ds,))
+    assert exc.value.sqlstate == sqlstate
+
+
+def test_validate_sql_sees_both_directions_and_stores_health(conn):
+    ds = create(conn, n=10)
+    report = conn.execute("SELECT heimdall.validate_dataset(%s)", (ds,)).fetchone()[0]
+    assert report["status"] == "healthy" and report["counts"]["open_chunks"] == 1   # in flight: no gap
+    fill_pending_chunks(conn)
+    with conn.transaction():
+        conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute("DELETE FROM heimdall.synthetic_iq_samples WHERE sample_idx IN (2, 3, 7)")
+        conn.execute("DELETE FROM heimdall.measurement_features WHERE sample_idx = 5")
+    report = conn.execute("SELECT heimdall.validate_dataset(%s)", (ds,)).fetchone()[0]
+    got = sorted((i["kind"], i.get("first_idx"), i.get("last_idx")) for i in report["issues"])
+    assert got == [("features_missing_iq", 2, 3), ("features_missing_iq", 7, 7),
+                   ("iq_without_features", 5, 5), ("num_samples_mismatch", None, None)]
+    assert conn.execute("SELECT health_status FROM heimdall.synthetic_datasets WHERE id = %s",
+                        (ds,)).fetchone()[0] == "critical"
+    assert conn.execute("SELECT heimdall.repair_num_samples(%s)", (ds,)).fetchone()[0] == 9
+    req = conn.execute("SELECT heimdall.enqueue_repair(%s, 2, 7, 'test')", (ds,)).fetchone()[0]
+    assert fill_pending_chunks(conn) == 1
+    assert conn.execute("SELECT heimdall.validate_dataset(%s) ->> 'status'", (ds,)).fetchone()[0] == "healthy"
+    assert conn.execute("SELECT kind, state FROM heimdall.request_progress WHERE request_id = %s",
+                        (req,)).fetchone() == ("repair", "done")
