@@ -25,7 +25,8 @@ from .localservices import LocalPostgres, LocalS3
 
 
 def _step(msg: str) -> None:
-    print(f"==> {msg}", flush=True)
+    # progress goes to stderr so that --json keeps stdout machine-readable
+    print(f"==> {msg}", file=sys.stderr, flush=True)
 
 
 def _cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -86,7 +87,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
                 _step(f"running {args.workers} workers until idle")
                 secs = _run_workers(env, args.workers, out)
                 timings.append((n, secs))
-                print(f"    {n} samples in {secs:.1f} s ({n / secs:.1f} samples/s incl. worker start-up)")
+                _step(f"    {n} samples in {secs:.1f} s ({n / secs:.1f} samples/s incl. worker start-up)")
             health = conn.execute("SELECT num_samples, feature_rows, iq_rows, ready_prefix, status "
                                   "FROM heimdall.dataset_health WHERE dataset_id = %s", (ds,)).fetchone()
         _step("validating (deep: every sample's sha256)")
