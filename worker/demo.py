@@ -96,16 +96,16 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         if report.get("status") != "healthy":
             raise RuntimeError(f"validation is not healthy: {report}")
         _step("exporting (parquet features + npz IQ shards)")
-        _cli(env, "export", "demo", "--format", "npz", "--out", str(out / "export"))
+        _cli(env, "export", "demo", "--format", "npz", "--out", str(out), "--overwrite")
         _step("plotting")
-        _cli(env, "plot", "demo", "--out", str(out / "plots"))
+        _cli(env, "plot", "demo", "--out", str(out))
         total_n = sum(n for n, _ in timings)
         total_s = sum(s for _, s in timings)
         summary.update({
             "dataset_id": str(ds), "num_samples": health[0], "feature_rows": health[1], "iq_rows": health[2],
             "ready_prefix": health[3], "status": report["status"],
-            "samples_per_s": round(total_n / total_s, 1), "export_dir": str(out / "export"),
-            "plots_dir": str(out / "plots"), "worker_logs": str(out),
+            "samples_per_s": round(total_n / total_s, 1), "export_dir": str(out / "demo"),
+            "plots_dir": str(out / "demo" / "plots"), "worker_logs": str(out),
         })
         if args.keep:
             summary["postgres_url"] = url

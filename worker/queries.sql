@@ -122,3 +122,67 @@ SELECT heimdall.enqueue_repair(%(dataset_id)s, %(first_idx)s, %(last_idx)s, %(re
 
 -- name: release_stuck_chunks
 SELECT heimdall.release_stuck_chunks(%(dataset_id)s, %(stuck_after_s)s) AS released;
+
+-- export / training / plots queries
+-- Readers (worker/export.py, worker/training.py, worker/plots.py) read committed rows only,
+-- inside one REPEATABLE READ snapshot (reader_snapshot) so all pages agree.
+
+-- name: reader_snapshot
+-- First statement of a reader's transaction: every later page sees the same snapshot.
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
+
+-- name: committed_prefix
+-- Samples 0..ready_prefix-1 are all committed (see heimdall.dataset_health).
+SELECT ready_prefix, feature_rows, num_samples, reserved
+  FROM heimdall.dataset_health WHERE dataset_id = %(dataset_id)s;
+
+-- name: committed_in_range
+-- How many indices of [first, stop) have a feature row, and how many of those an IQ row.
+SELECT count(*) AS features, count(q.sample_idx) AS with_iq
+  FROM heimdall.measurement_features f
+  LEFT JOIN heimdall.synthetic_iq_samples q ON q.dataset_id = f.dataset_id AND q.sample_idx = f.sample_idx
+ WHERE f.dataset_id = %(dataset_id)s AND f.sample_idx >= %(first)s AND f.sample_idx < %(stop)s;
+
+-- name: export_features_page
+-- Every column of the feature rows of [first, stop); the exporter picks the columns it knows.
+SELECT * FROM heimdall.measurement_features
+ WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+ ORDER BY sample_idx;
+
+-- name: iq_layouts_in_range
+-- Distinct per-sample IQ shapes / rates of [first, stop): an export needs exactly one.
+SELECT shape, dtype, sample_rate_hz, count(*) AS samples
+  FROM heimdall.synthetic_iq_samples
+ WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+ GROUP BY shape, dtype, sample_rate_hz ORDER BY samples DESC;
+
+-- name: iq_rows_in_range
+SELECT q.sample_idx, q.object_key, q.byte_offset, q.byte_length, q.sha256, q.shape, q.dtype,
+       q.sample_rate_hz, f.num_receivers
+  FROM heimdall.synthetic_iq_samples q
+  JOIN heimdall.measurement_features f ON f.dataset_id = q.dataset_id AND f.sample_idx = q.sample_idx
+ WHERE q.dataset_id = %(dataset_id)s AND q.sample_idx >= %(first)s AND q.sample_idx < %(stop)s
+ ORDER BY q.sample_idx;
+
+-- name: training_rows_page
+-- What HeimdallDataset keeps per sample: target, receiver positions, the IQ-derived
+-- features (not the ground truth) and the IQ pointer (NULL for feature_based datasets).
+SELECT f.sample_idx, f.tx_lat, f.tx_lon, f.tx_alt_m, f.num_receivers,
+       f.rx_lat, f.rx_lon, f.rx_alt_m,
+       f.rssi_dbm, f.snr_db, f.noise_floor_dbm, f.freq_offset_hz, f.bandwidth_hz, f.tdoa_s,
+       f.signal_present, f.spectral_centroid_hz, f.spectral_rolloff_hz, f.envelope_mean,
+       f.envelope_std, f.papr_db, f.delay_spread_s,
+       q.object_key, q.byte_offset, q.byte_length, q.sha256, q.shape, q.sample_rate_hz
+  FROM heimdall.measurement_features f
+  LEFT JOIN heimdall.synthetic_iq_samples q ON q.dataset_id = f.dataset_id AND q.sample_idx = f.sample_idx
+ WHERE f.dataset_id = %(dataset_id)s AND f.sample_idx >= %(first)s AND f.sample_idx < %(stop)s
+ ORDER BY f.sample_idx;
+
+-- name: plot_rows
+-- What the overview plots need, for at most max_rows samples of [first, stop).
+SELECT sample_idx, tx_lat, tx_lon, gdop, mean_snr_db, num_receivers, num_receivers_detected,
+       receiver_ids, rx_lat, rx_lon, snr_db, signal_present
+  FROM heimdall.measurement_features
+ WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+ ORDER BY sample_idx
+ LIMIT %(max_rows)s;

@@ -104,6 +104,7 @@ class ObjectStore:
         if len(bucket) < 3:
             raise StorageError(f"HEIMDALL_S3_BUCKET must have at least 3 characters, got {bucket!r}")
         self.endpoint, self.bucket = endpoint, bucket
+        self.access_key, self.secret_key, self.secure, self.region = access_key, secret_key, secure, region
         # region given: avoids a location lookup per bucket; secure=False: no TLS retries on http.
         self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key,
                             secure=secure, region=region)
@@ -130,6 +131,12 @@ class ObjectStore:
             return StorageError(f"{what} failed on {self.endpoint}: {exc.code}: {exc.message}")
         return StorageError(f"{what} failed: object store at {self.endpoint} unreachable "
                             f"(HEIMDALL_S3_ENDPOINT): {type(exc).__name__}: {exc}")
+
+    def settings(self) -> dict[str, object]:
+        """Constructor arguments, to build an equivalent store in another process (a Minio
+        client can be neither pickled nor shared across fork)."""
+        return {"endpoint": self.endpoint, "access_key": self.access_key, "secret_key": self.secret_key,
+                "bucket": self.bucket, "secure": self.secure}
 
     def ensure_bucket(self) -> None:
         try:
