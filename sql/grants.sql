@@ -25,8 +25,10 @@ GRANT USAGE ON SCHEMA heimdall TO heimdall_reader, heimdall_worker, heimdall_adm
 GRANT SELECT ON ALL TABLES IN SCHEMA heimdall TO heimdall_reader, heimdall_admin;
 GRANT EXECUTE ON FUNCTION heimdall.normalize_config(jsonb) TO heimdall_reader, heimdall_worker, heimdall_admin;
 
-GRANT SELECT ON heimdall.synthetic_datasets, heimdall.generation_chunks TO heimdall_worker;
-GRANT SELECT, INSERT ON heimdall.measurement_features, heimdall.synthetic_iq_samples TO heimdall_worker;
+-- The worker needs nothing else: its functions are SECURITY DEFINER, COPY needs INSERT,
+-- and `--until-idle` counts open chunks.
+GRANT SELECT ON heimdall.generation_chunks TO heimdall_worker;
+GRANT INSERT ON heimdall.measurement_features, heimdall.synthetic_iq_samples TO heimdall_worker;
 GRANT EXECUTE ON FUNCTION
     heimdall.claim_chunk(text, integer, integer),
     heimdall.begin_chunk_commit(bigint),

@@ -604,6 +604,13 @@ BEGIN
     UPDATE heimdall.generation_chunks c
        SET state = 'done', finished_at = now(), updated_at = now(), msg_id = NULL, visible_at = NULL
      WHERE c.id = ch.id AND c.state <> 'done';
+    IF ch.kind = 'repair' THEN
+        -- the "after" half of the repair's audit trail (enqueue_repair wrote the "before")
+        INSERT INTO heimdall.audit_log (dataset_id, action, detail)
+        VALUES (d.id, 'repair_chunk_done', jsonb_build_object('chunk_id', ch.id, 'request_id', ch.request_id,
+                'first_idx', ch.first_idx, 'last_idx', ch.last_idx, 'feature_rows_after', v_features,
+                'iq_rows_after', coalesce(v_iq, 0)));
+    END IF;
     IF d.generator_version IS NULL THEN
         UPDATE heimdall.synthetic_datasets x SET generator_version = complete_chunk.generator_version
          WHERE x.id = d.id;
@@ -2130,8 +2137,10 @@ GRANT USAGE ON SCHEMA heimdall TO heimdall_reader, heimdall_worker, heimdall_adm
 GRANT SELECT ON ALL TABLES IN SCHEMA heimdall TO heimdall_reader, heimdall_admin;
 GRANT EXECUTE ON FUNCTION heimdall.normalize_config(jsonb) TO heimdall_reader, heimdall_worker, heimdall_admin;
 
-GRANT SELECT ON heimdall.synthetic_datasets, heimdall.generation_chunks TO heimdall_worker;
-GRANT SELECT, INSERT ON heimdall.measurement_features, heimdall.synthetic_iq_samples TO heimdall_worker;
+-- The worker needs nothing else: its functions are SECURITY DEFINER, COPY needs INSERT,
+-- and `--until-idle` counts open chunks.
+GRANT SELECT ON heimdall.generation_chunks TO heimdall_worker;
+GRANT INSERT ON heimdall.measurement_features, heimdall.synthetic_iq_samples TO heimdall_worker;
 GRANT EXECUTE ON FUNCTION
     heimdall.claim_chunk(text, integer, integer),
     heimdall.begin_chunk_commit(bigint),

@@ -65,6 +65,13 @@ BEGIN
     UPDATE heimdall.generation_chunks c
        SET state = 'done', finished_at = now(), updated_at = now(), msg_id = NULL, visible_at = NULL
      WHERE c.id = ch.id AND c.state <> 'done';
+    IF ch.kind = 'repair' THEN
+        -- the "after" half of the repair's audit trail (enqueue_repair wrote the "before")
+        INSERT INTO heimdall.audit_log (dataset_id, action, detail)
+        VALUES (d.id, 'repair_chunk_done', jsonb_build_object('chunk_id', ch.id, 'request_id', ch.request_id,
+                'first_idx', ch.first_idx, 'last_idx', ch.last_idx, 'feature_rows_after', v_features,
+                'iq_rows_after', coalesce(v_iq, 0)));
+    END IF;
     IF d.generator_version IS NULL THEN
         UPDATE heimdall.synthetic_datasets x SET generator_version = complete_chunk.generator_version
          WHERE x.id = d.id;
