@@ -111,6 +111,9 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
             summary["postgres_url"] = url
             summary["psql"] = f"psql {url}"
             summary["s3_endpoint"] = s3.endpoint
+            summary["env"] = " ".join(f"{k}={env[k]}" for k in (
+                "HEIMDALL_DATABASE_URL", "HEIMDALL_S3_ENDPOINT", "HEIMDALL_S3_ACCESS_KEY",
+                "HEIMDALL_S3_SECRET_KEY", "HEIMDALL_S3_BUCKET"))
             summary["stop"] = (f"kill {s3.proc.pid}; runuser -u postgres -- {pg.bindir}/pg_ctl -D {pg.datadir} stop"
                                if os.geteuid() == 0 else f"kill {s3.proc.pid}; {pg.bindir}/pg_ctl -D {pg.datadir} stop")
         return summary
@@ -145,6 +148,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"  {k:>14}: {v}")
         if args.keep:
             print("\nservices left running (--keep). Connect with:\n  " + summary["psql"])
+            print("and point the CLI at them with:\n  export " + summary["env"])
     return 0
 
 

@@ -1830,18 +1830,22 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- One statement, one snapshot: num_samples and the row counts are compared as of the
+    -- same instant, so a chunk committing during validation is not a mismatch.
     SELECT jsonb_build_object(
-               'num_samples', d.num_samples, 'reserved', d.next_idx,
+               'num_samples', x.num_samples, 'reserved', x.next_idx,
                'feature_rows', (SELECT count(*) FROM heimdall.measurement_features f WHERE f.dataset_id = d.id),
                'iq_rows', (SELECT count(*) FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id),
                'open_chunks', (SELECT count(*) FROM heimdall.generation_chunks c
                                 WHERE c.dataset_id = d.id AND c.state IN ('pending', 'running', 'paused')))
-      INTO v_counts;
+      INTO v_counts
+      FROM heimdall.synthetic_datasets x WHERE x.id = d.id;
 
-    IF (v_counts ->> 'feature_rows')::bigint <> d.num_samples THEN
+    IF (v_counts ->> 'feature_rows')::bigint <> (v_counts ->> 'num_samples')::bigint THEN
         v_issues := v_issues || jsonb_build_object('kind', 'num_samples_mismatch', 'severity', 'critical',
-            'count', abs((v_counts ->> 'feature_rows')::bigint - d.num_samples),
-            'detail', format('num_samples is %s but there are %s feature rows', d.num_samples, v_counts ->> 'feature_rows'));
+            'count', abs((v_counts ->> 'feature_rows')::bigint - (v_counts ->> 'num_samples')::bigint),
+            'detail', format('num_samples is %s but there are %s feature rows', v_counts ->> 'num_samples',
+                             v_counts ->> 'feature_rows'));
     END IF;
 
     -- Ranges of consecutive indices ("islands") for the pairing checks, one statement each;

@@ -117,7 +117,7 @@ def test_database_connection_terminated_mid_chunk(conn, store, spawn_worker):
 
 def test_sigterm_finishes_the_chunk_in_hand_and_exits(conn, store, spawn_worker):
     ds = create(conn, n=200)
-    p = spawn_worker(HEIMDALL_FAULT_SLEEP="after_upload:1")       # runs until stopped
+    p = spawn_worker(HEIMDALL_FAULT_SLEEP="after_upload:3")       # runs until stopped
     wait_for_log(p, '"fault_point"')
     t0 = time.monotonic()
     p.send_signal(signal.SIGTERM)
