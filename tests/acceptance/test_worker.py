@@ -212,3 +212,18 @@ def test_wrong_credentials_give_a_clear_error(spawn_worker):
         assert "Traceback" not in out
     finally:
         guarded.stop()
+
+
+def test_long_chunk_keeps_its_claim_with_heartbeats(conn, store, spawn_worker):
+    """A chunk that takes longer than the visibility timeout (3 s here) is not handed to a
+    second worker: the first one extends the message's visibility while it works."""
+    ds = create(conn, n=40)
+    slow = spawn_worker("--until-idle", HEIMDALL_FAULT_SLEEP="after_upload:7")
+    wait_for_log(slow, '"fault_point"')
+    other = spawn_worker("--until-idle")
+    out_slow, out_other = finish(slow), finish(other)
+    assert out_slow.count('"event": "chunk_done"') == 1
+    assert '"event": "chunk_done"' not in out_other and '"event": "chunk_already_done"' not in out_other
+    assert conn.execute("SELECT attempts FROM heimdall.generation_chunks WHERE dataset_id = %s",
+                        (ds,)).fetchone()[0] == 1
+    assert_consistent(conn, store, ds, 40)
