@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import psycopg
 
-from .storage import EncodedChunk
+from .storage import EncodedChunk, StreamingChunk
 
 # (column, postgres type, SampleBatch attribute or None for special handling)
 FEATURE_COLUMNS: list[tuple[str, str]] = [
@@ -65,7 +65,7 @@ def feature_rows(dataset_id, batch) -> Iterator[tuple]:
         yield tuple(row)
 
 
-def iq_rows(dataset_id, batch, key: str, enc: EncodedChunk, sample_rate_hz: int) -> Iterator[tuple]:
+def iq_rows(dataset_id, batch, key: str, enc: EncodedChunk | StreamingChunk, sample_rate_hz: int) -> Iterator[tuple]:
     for k in range(len(batch)):
         yield (dataset_id, int(batch.sample_idx[k]), key, enc.offset(k), enc.sample_nbytes,
                enc.sha256[k], list(enc.shape), "complex64", int(sample_rate_hz))

@@ -10,6 +10,7 @@ back after its visibility timeout; commit twice and the second is a no-op.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -21,13 +22,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import psycopg
 
 from . import db, queries
 from .config import GenerationConfig
 from .errors import DatabaseUnavailable, HeimdallError, InvalidState, NotFound
 from .rows import FEATURE_COLUMNS, IQ_COLUMNS, copy_rows, feature_rows, iq_rows
-from .storage import ObjectStore, StorageError, encode_chunk, iq_object_key
+from .storage import ObjectStore, StorageError, StreamingChunk, iq_object_key
 
 log = logging.getLogger("heimdall.worker")
 
@@ -206,22 +208,20 @@ class Worker:
             with Heartbeat(self.s.database_url, chunk_id, msg_id, self.s.vt_s):
                 from .rf import GENERATOR_VERSION, GenerationError, generate_samples
 
+                cfg = GenerationConfig.from_normalized(job["config"])
+                key, enc, nbytes = None, None, 0
                 try:
-                    cfg = GenerationConfig.from_normalized(job["config"])
-                    batch = generate_samples(cfg, job["seed"], first, last - first + 1,
-                                             want_iq=job["dataset_type"] == "iq_raw")
+                    if job["dataset_type"] == "iq_raw":
+                        key = iq_object_key(ds, first, last)
+                        batch, enc, t_gen = self._generate_streaming(job, cfg, key, generate_samples)
+                        nbytes = enc.total_len
+                        fault_point("after_upload")
+                    else:
+                        batch = generate_samples(cfg, job["seed"], first, last - first + 1, want_iq=False)
+                        t_gen = time.monotonic()
                 except GenerationError as exc:
                     self._fail(chunk_id, msg_id, str(exc), permanent=True)
                     return
-                t_gen = time.monotonic()
-                key, enc, nbytes = None, None, 0
-                if job["dataset_type"] == "iq_raw":
-                    enc = encode_chunk(batch.iq)
-                    key = iq_object_key(ds, first, last)
-                    fault_point("before_upload")
-                    self._upload(key, enc.data)
-                    fault_point("after_upload")
-                    nbytes = len(enc.data)
                 t_up = time.monotonic()
                 completed = self._commit(job, batch, key, enc, cfg.sample_rate_hz, GENERATOR_VERSION)
         except ShutdownNow:
@@ -235,6 +235,49 @@ class Worker:
              samples=len(batch), seconds=round(t_end - t0, 3), generate_s=round(t_gen - t0, 3),
              upload_s=round(t_up - t_gen, 3), commit_s=round(t_end - t_up, 3), bytes=nbytes,
              attempt=job["attempt"], kind=job["kind"])
+
+    def _generate_streaming(self, job: dict[str, Any], cfg: GenerationConfig, key: str, generate_samples):
+        """Generate an iq_raw chunk in blocks and stream each block to the object store as
+        soon as it exists, so the upload overlaps the generation of the rest. Generation is
+        deterministic per index, so the blocks concatenate to exactly the whole-chunk
+        result. If the streamed PUT fails, the whole object is re-sent with retries.
+
+        Returns (batch without IQ, StreamingChunk, time generation ended)."""
+        first, last = job["first_idx"], job["last_idx"]
+        n = last - first + 1
+        stream = StreamingChunk(n, cfg.receivers.max_receivers, cfg.num_iq_samples)
+        block = max(1, min(n, ObjectStore.STREAM_PART_BYTES // max(stream.sample_nbytes, 1)))
+        upload_error: list[BaseException] = []
+
+        def upload() -> None:
+            try:
+                fault_point("before_upload")
+                self.store.put_stream(key, stream.reader(), stream.total_len)
+            except BaseException as exc:   # reported to the main thread below
+                upload_error.append(exc)
+
+        uploader = threading.Thread(target=upload, daemon=True)
+        uploader.start()
+        batches = []
+        try:
+            for off in range(0, n, block):
+                b = generate_samples(cfg, job["seed"], first + off, min(block, n - off), want_iq=True)
+                stream.add(b.iq)
+                b.iq = None
+                batches.append(b)
+        except BaseException:
+            # A short stream makes the PUT fail (minio aborts the multipart upload): wait
+            # for that, so no upload of this chunk outlives the error.
+            stream.close()
+            uploader.join(60)
+            raise
+        stream.close()
+        t_gen = time.monotonic()
+        uploader.join()
+        if upload_error:
+            _log("s3_retry", key=key, error=str(upload_error[0]), retry_in_s=0)
+            self._upload(key, stream.encoded().data)
+        return concat_batches(batches), stream, t_gen
 
     def _upload(self, key: str, data: bytes) -> None:
         """PUT with retries: an object-store outage is not the chunk's fault."""
@@ -295,6 +338,23 @@ class Worker:
             _log("chunk_released", chunk_id=chunk_id)
         except Exception as exc:   # the visibility timeout will release it anyway
             _log("release_failed", chunk_id=chunk_id, error=str(exc))
+
+
+def concat_batches(batches: list[Any]) -> Any:
+    """Concatenate consecutive SampleBatch blocks (arrays along axis 0, lists joined)."""
+    if len(batches) == 1:
+        return batches[0]
+    first = batches[0]
+    merged: dict[str, Any] = {}
+    for f in dataclasses.fields(first):
+        values = [getattr(b, f.name) for b in batches]
+        if values[0] is None:
+            merged[f.name] = None
+        elif isinstance(values[0], np.ndarray):
+            merged[f.name] = np.concatenate(values, axis=0)
+        else:
+            merged[f.name] = [x for v in values for x in v]
+    return type(first)(**merged)
 
 
 def _with_fault_after_first(rows, point: str):

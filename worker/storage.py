@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import queue
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,6 +83,80 @@ def encode_chunk(iq: np.ndarray) -> EncodedChunk:
     return EncodedChunk(data, header_len, per, hashes, (iq.shape[1], iq.shape[2]))
 
 
+def npy_header(shape: tuple[int, int, int]) -> bytes:
+    """The .npy header of a C-ordered complex64 array of ``shape`` (what np.save writes)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": np.lib.format.dtype_to_descr(IQ_DTYPE), "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+class StreamingChunk:
+    """A chunk's .npy object written sample block by sample block while it is uploaded.
+
+    The header is known up front (the chunk's shape is), so the object's bytes can be sent
+    as soon as each block of samples is generated: the upload (network or the S3 server)
+    overlaps generating the rest of the chunk. The bytes and per-sample sha256 are the same
+    as ``encode_chunk`` of the whole array; ``encoded()`` gives that for a retry.
+    """
+
+    def __init__(self, n: int, receivers: int, length: int) -> None:
+        self.header = npy_header((n, receivers, length))
+        self.shape = (receivers, length)
+        self.sample_nbytes = receivers * length * IQ_DTYPE.itemsize
+        self.total_len = len(self.header) + n * self.sample_nbytes
+        self.blocks: list[np.ndarray] = []
+        self.sha256: list[str] = []
+        self._q: queue.Queue[bytes | None] = queue.Queue()
+        self._q.put(self.header)
+
+    def add(self, iq_block: np.ndarray) -> None:
+        block = np.ascontiguousarray(iq_block, dtype=IQ_DTYPE)
+        if block.shape[1:] != self.shape:
+            raise ValueError(f"IQ block of shape {block.shape} does not fit {self.shape}")
+        self.blocks.append(block)
+        view = memoryview(block.reshape(-1).view(np.uint8))
+        for k in range(block.shape[0]):
+            self.sha256.append(hashlib.sha256(view[k * self.sample_nbytes:(k + 1) * self.sample_nbytes]).hexdigest())
+        self._q.put(bytes(view))
+
+    def close(self) -> None:
+        self._q.put(None)
+
+    def reader(self) -> _QueueReader:
+        return _QueueReader(self._q)
+
+    def encoded(self) -> EncodedChunk:
+        data = self.header + b"".join(bytes(memoryview(b.reshape(-1).view(np.uint8))) for b in self.blocks)
+        return EncodedChunk(data, len(self.header), self.sample_nbytes, list(self.sha256), self.shape)
+
+    def offset(self, k: int) -> int:
+        return len(self.header) + k * self.sample_nbytes
+
+
+class _QueueReader(io.RawIOBase):
+    """File-like reader over a queue of byte strings (None = end); read() blocks."""
+
+    def __init__(self, q: queue.Queue[bytes | None]) -> None:
+        self._q, self._buf, self._eof = q, bytearray(), False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._eof and (size < 0 or len(self._buf) < size):
+            item = self._q.get()
+            if item is None:
+                self._eof = True
+            else:
+                self._buf += item
+        if size < 0 or size >= len(self._buf):
+            out, self._buf = bytes(self._buf), bytearray()
+        else:
+            out, self._buf = bytes(self._buf[:size]), self._buf[size:]
+        return out
+
+
 def decode_sample(raw: bytes, shape: tuple[int, int]) -> np.ndarray:
     """Bytes of one sample's range -> complex64 array (receivers, L)."""
     return np.frombuffer(raw, dtype=IQ_DTYPE).reshape(shape)
@@ -149,6 +224,18 @@ class ObjectStore:
         try:
             self.client.put_object(self.bucket, key, io.BytesIO(data), len(data),
                                    content_type="application/octet-stream")
+        except Exception as exc:
+            raise self._wrap(f"PUT {key}", exc) from exc
+
+    # S3 multipart parts must be >= 5 MiB; bigger parts mean fewer requests.
+    STREAM_PART_BYTES = 16 * 1024 * 1024
+
+    def put_stream(self, key: str, reader: io.RawIOBase, length: int) -> None:
+        """PUT ``length`` bytes read from ``reader`` (multipart when longer than a part)."""
+        try:
+            self.client.put_object(self.bucket, key, reader, length,
+                                   content_type="application/octet-stream",
+                                   part_size=self.STREAM_PART_BYTES)
         except Exception as exc:
             raise self._wrap(f"PUT {key}", exc) from exc
 
