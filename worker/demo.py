@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from . import db
+from . import db, queries
 from .localservices import LocalPostgres, LocalS3
 
 
@@ -78,18 +78,18 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         timings = []
         with psycopg.connect(url, autocommit=True) as conn:
             _step(f"creating iq_raw dataset 'demo' with {sizes[0]} samples")
-            ds = conn.execute("SELECT heimdall.create_dataset('demo', 'iq_raw', %s, %s, %s)",
-                              (Jsonb(config), args.seed, sizes[0])).fetchone()[0]
+            ds = queries.one(conn, "create_dataset", name="demo", dataset_type="iq_raw", config=Jsonb(config),
+                             seed=args.seed, num_samples=sizes[0])["id"]
             for k, n in enumerate(sizes):
                 if k > 0:
                     _step(f"expanding by {n} samples")
-                    conn.execute("SELECT heimdall.expand_dataset(%s, %s)", (ds, n))
+                    queries.one(conn, "expand_dataset", dataset_id=ds, n=n)
                 _step(f"running {args.workers} workers until idle")
                 secs = _run_workers(env, args.workers, out)
                 timings.append((n, secs))
                 _step(f"    {n} samples in {secs:.1f} s ({n / secs:.1f} samples/s incl. worker start-up)")
-            health = conn.execute("SELECT num_samples, feature_rows, iq_rows, ready_prefix, status "
-                                  "FROM heimdall.dataset_health WHERE dataset_id = %s", (ds,)).fetchone()
+            h = queries.one(conn, "dataset_health", dataset_id=ds)
+            health = (h["num_samples"], h["feature_rows"], h["iq_rows"], h["ready_prefix"], h["status"])
         _step("validating (deep: every sample's sha256)")
         v = _cli(env, "validate", "demo", "--deep", "--json", check=False)
         report = json.loads(v.stdout) if v.stdout.strip() else {"status": "error", "issues": v.stderr}

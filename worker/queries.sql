@@ -76,8 +76,6 @@ SELECT * FROM heimdall.abandon_request(%(request_id)s);
 -- Chunks not finished (pending, running) across all datasets: --until-idle waits for 0.
 SELECT count(*) AS open FROM heimdall.generation_chunks WHERE state IN ('pending', 'running');
 
--- name: queue_depth
-SELECT queue_length AS depth FROM pgmq.metrics('heimdall_chunks');
 
 -- name: gc_deleted_datasets
 SELECT dataset_id, object_prefix, deleted_at, deleted_at < now() - make_interval(secs => %(grace_s)s) AS expired
@@ -186,3 +184,7 @@ SELECT sample_idx, tx_lat, tx_lon, gdop, mean_snr_db, num_receivers, num_receive
  WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
  ORDER BY sample_idx
  LIMIT %(max_rows)s;
+
+-- name: schema_present
+-- Start-up check of a worker: has `heimdall-synth db upgrade` been run?
+SELECT to_regproc('heimdall.claim_chunk') IS NOT NULL AS present;

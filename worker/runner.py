@@ -167,8 +167,7 @@ class Worker:
 
     def start(self) -> None:
         self.connect(deadline_s=None)
-        ok = self.conn.execute("SELECT to_regproc('heimdall.claim_chunk') IS NOT NULL").fetchone()[0]
-        if not ok:
+        if not queries.one(self.conn, "schema_present")["present"]:
             raise HeimdallError("the database has no heimdall schema: run `heimdall-synth db upgrade`")
         self.store = self.s.object_store()
         self.store.ensure_bucket()

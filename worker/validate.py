@@ -76,7 +76,7 @@ def object_store_issues(conn: psycopg.Connection, store: ObjectStore, dataset_id
                         now: datetime | None = None) -> list[dict[str, Any]]:
     ds = str(dataset_id)
     with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        queries.run(conn, "reader_snapshot")
         rows = queries.run(conn, "iq_rows_of_dataset", dataset_id=dataset_id)
         open_keys = {iq_object_key(ds, r["first_idx"], r["last_idx"])
                      for r in queries.run(conn, "open_chunks_of_dataset", dataset_id=dataset_id)}
