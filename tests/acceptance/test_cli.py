@@ -135,3 +135,14 @@ def test_pause_resume_abandon_and_gc(cli, conn, store):
     assert gc["would_remove"] == 1 and gc["removed"] == 0
     gc = json.loads(ok(cli("gc", "--grace", "0", "--json")))
     assert gc["removed"] == 1
+
+
+@pytest.mark.parametrize("args", [
+    (), ("db",), ("db", "upgrade"), ("db", "downgrade"), ("dataset",), ("dataset", "create"),
+    ("dataset", "expand"), ("dataset", "list"), ("dataset", "show"), ("dataset", "delete"), ("worker", "run"),
+    ("status",), ("validate",), ("repair",), ("gc",), ("retry",), ("pause",), ("resume",), ("abandon",),
+    ("export",), ("plot",), ("demo",), ("config", "keys"), ("config", "normalize"),
+])
+def test_help_everywhere(cli, args):
+    r = cli(*args, "--help")
+    assert r.returncode == 0 and "usage: heimdall-synth" in r.stdout
