@@ -38,15 +38,18 @@ def run_workers(env: dict[str, str], n: int) -> tuple[float, dict[str, float], i
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(n)]
     outs = [p.communicate()[0] for p in procs]
     wall = time.monotonic() - t0
-    stages = {"generate_s": 0.0, "upload_s": 0.0, "commit_s": 0.0}
+    stages = {"generate_s": 0.0, "upload_s": 0.0, "commit_s": 0.0, "max_rss_mb": 0.0}
     nbytes = 0
     for out in outs:
         for line in out.splitlines():
             if '"event": "chunk_done"' in line:
                 ev = json.loads(line[line.index("{"):])
-                for k in stages:
+                for k in ("generate_s", "upload_s", "commit_s"):
                     stages[k] += ev[k]
                 nbytes += ev["bytes"]
+            elif '"event": "worker_stopped"' in line:
+                ev = json.loads(line[line.index("{"):])
+                stages["max_rss_mb"] = max(stages["max_rss_mb"], ev["max_rss_mb"])
     return wall, stages, nbytes
 
 
@@ -72,7 +75,8 @@ def main() -> None:
             run_workers(env, 1)
             print(f"samples per run {args.samples}, chunk_size {args.chunk_size}, "
                   f"median of {args.repeats} runs; stage seconds are summed over chunks")
-            print(f"{'type':<14}{'workers':>8}{'samples/s':>11}{'MB/s':>8}{'generate_s':>12}{'upload_s':>10}{'commit_s':>10}")
+            print(f"{'type':<14}{'workers':>8}{'samples/s':>11}{'MB/s':>8}{'generate_s':>12}{'upload_s':>10}"
+                  f"{'commit_s':>10}{'max RSS MB':>12}")
             for dtype in ("feature_based", "iq_raw"):
                 for workers in (1, 2):
                     rates, mbs, st = [], [], []
@@ -86,7 +90,8 @@ def main() -> None:
                         st.append(stages)
                     med = {k: statistics.median(s[k] for s in st) for k in st[0]}
                     print(f"{dtype:<14}{workers:>8}{statistics.median(rates):>11.1f}{statistics.median(mbs):>8.1f}"
-                          f"{med['generate_s']:>12.2f}{med['upload_s']:>10.2f}{med['commit_s']:>10.2f}")
+                          f"{med['generate_s']:>12.2f}{med['upload_s']:>10.2f}{med['commit_s']:>10.2f}"
+                          f"{med['max_rss_mb']:>12.0f}")
             if args.validate_n:
                 cfg = {"chunk_size": 500, "duration_ms": 10}
                 ds = conn.execute("SELECT heimdall.create_dataset('validate-bench', 'iq_raw', %s, 7, %s)",

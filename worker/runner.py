@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -194,7 +195,8 @@ class Worker:
             except psycopg.OperationalError as exc:
                 _log("db_lost", error=str(exc).strip())
                 self.connect(deadline_s=self.s.db_retry_s)
-        _log("worker_stopped", worker_id=self.s.worker_id, chunks=self.chunks_done, samples=self.samples_done)
+        _log("worker_stopped", worker_id=self.s.worker_id, chunks=self.chunks_done, samples=self.samples_done,
+             max_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
         if self.conn is not None:
             self.conn.close()
         return 0

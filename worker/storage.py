@@ -107,7 +107,7 @@ class StreamingChunk:
         self.total_len = len(self.header) + n * self.sample_nbytes
         self.blocks: list[np.ndarray] = []
         self.sha256: list[str] = []
-        self._q: queue.Queue[bytes | None] = queue.Queue()
+        self._q: queue.Queue[bytes | memoryview | None] = queue.Queue()
         self._q.put(self.header)
 
     def add(self, iq_block: np.ndarray) -> None:
@@ -118,7 +118,7 @@ class StreamingChunk:
         view = memoryview(block.reshape(-1).view(np.uint8))
         for k in range(block.shape[0]):
             self.sha256.append(hashlib.sha256(view[k * self.sample_nbytes:(k + 1) * self.sample_nbytes]).hexdigest())
-        self._q.put(bytes(view))
+        self._q.put(view)          # no copy: the block stays alive in self.blocks
 
     def close(self) -> None:
         self._q.put(None)
@@ -137,7 +137,7 @@ class StreamingChunk:
 class _QueueReader(io.RawIOBase):
     """File-like reader over a queue of byte strings (None = end); read() blocks."""
 
-    def __init__(self, q: queue.Queue[bytes | None]) -> None:
+    def __init__(self, q: queue.Queue[bytes | memoryview | None]) -> None:
         self._q, self._buf, self._eof = q, bytearray(), False
 
     def readable(self) -> bool:
