@@ -188,7 +188,15 @@ class Worker:
                         break
                     time.sleep(self.s.poll_s)
                     continue
-                self.process(job)
+                try:
+                    self.process(job)
+                except (DatabaseUnavailable, psycopg.OperationalError):
+                    raise
+                except (HeimdallError, psycopg.Error) as exc:
+                    # Unexpected refusal (a bug, or an admin changed things under us): the
+                    # worker survives, the chunk is retried later and fails after max_reads.
+                    _log("chunk_error", chunk_id=job["chunk_id"], error=str(exc).strip().splitlines()[0])
+                    self._fail(job["chunk_id"], job["msg_id"], f"worker error: {exc}", permanent=False)
             except DatabaseUnavailable as exc:
                 _log("db_lost", error=str(exc))
                 self.connect(deadline_s=self.s.db_retry_s)
@@ -325,6 +333,12 @@ class Worker:
                     raise
                 _log("commit_retry", chunk_id=job["chunk_id"], error=str(exc).strip().splitlines()[0])
                 self.connect(deadline_s=self.s.db_retry_s)
+            except HeimdallError as exc:
+                # deadlock / serialization failure: the transaction was rolled back, retry it
+                if exc.sqlstate not in ("40P01", "40001") or time.monotonic() - start > self.s.db_retry_s:
+                    raise
+                _log("commit_retry", chunk_id=job["chunk_id"], error=str(exc).strip().splitlines()[0])
+                time.sleep(0.1)
 
     def _fail(self, chunk_id: int, msg_id: int, error: str, permanent: bool) -> None:
         state = queries.one(self.conn, "fail_chunk", chunk_id=chunk_id, msg_id=msg_id, error=error,

@@ -7,7 +7,7 @@
 -- Returns: the returned index range (one row), e.g. 200..349.
 -- Errors: P0002 unknown request; 55000 nothing unfinished, a chunk of it is running
 --   (pause first and wait), or its unfinished ranges are not the dataset's tail.
--- Locks: the dataset row and the request's chunk rows.
+-- Locks: the request's chunk rows, then the dataset row (a worker's order).
 CREATE OR REPLACE FUNCTION heimdall.abandon_request(request_id uuid)
 RETURNS TABLE (first_idx integer, last_idx integer)
 LANGUAGE plpgsql
@@ -26,8 +26,11 @@ BEGIN
         RAISE EXCEPTION 'request % does not exist', coalesce(abandon_request.request_id::text, 'NULL')
             USING ERRCODE = 'no_data_found';
     END IF;
+    -- Lock order chunk rows -> dataset row, the order a worker's commit takes them
+    -- (begin_chunk_commit, then the feature-row trigger), so the two cannot deadlock.
+    PERFORM 1 FROM heimdall.generation_chunks c
+     WHERE c.request_id = r.id AND c.state NOT IN ('done', 'abandoned') ORDER BY c.id FOR UPDATE;
     SELECT x.* INTO d FROM heimdall.synthetic_datasets x WHERE x.id = r.dataset_id FOR UPDATE;
-    PERFORM 1 FROM heimdall.generation_chunks c WHERE c.dataset_id = r.dataset_id AND c.state <> 'done' FOR UPDATE;
 
     IF EXISTS (SELECT 1 FROM heimdall.generation_chunks c WHERE c.request_id = r.id AND c.state = 'running') THEN
         RAISE EXCEPTION 'request % has chunks in flight: pause it and wait for them to finish', r.id

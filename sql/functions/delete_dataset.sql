@@ -5,7 +5,8 @@
 --   the same) and removed by `heimdall-synth gc` after the grace period. Audited.
 -- Parameters: dataset_id.
 -- Returns: true.
--- Errors: P0002 unknown dataset. Locks: the dataset row (and cascaded rows).
+-- Errors: P0002 unknown dataset.
+-- Locks: the dataset's chunk rows, then the dataset row (a worker's order), cascaded rows.
 CREATE OR REPLACE FUNCTION heimdall.delete_dataset(dataset_id uuid)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -15,6 +16,10 @@ AS $$
 DECLARE
     d heimdall.synthetic_datasets;
 BEGIN
+    -- Chunk rows first, then the dataset row: the order of a worker's commit. A worker
+    -- committing a chunk of this dataset finishes first; then its rows go too.
+    PERFORM 1 FROM heimdall.generation_chunks c
+     WHERE c.dataset_id = delete_dataset.dataset_id ORDER BY c.id FOR UPDATE;
     DELETE FROM heimdall.synthetic_datasets x WHERE x.id = delete_dataset.dataset_id RETURNING x.* INTO d;
     IF d.id IS NULL THEN
         RAISE EXCEPTION 'dataset % does not exist', coalesce(delete_dataset.dataset_id::text, 'NULL')

@@ -227,3 +227,20 @@ def test_long_chunk_keeps_its_claim_with_heartbeats(conn, store, spawn_worker):
     assert conn.execute("SELECT attempts FROM heimdall.generation_chunks WHERE dataset_id = %s",
                         (ds,)).fetchone()[0] == 1
     assert_consistent(conn, store, ds, 40)
+
+
+def test_dataset_deleted_while_a_worker_commits_it(conn, store, spawn_worker):
+    """delete_dataset takes the chunk rows before the dataset row (a worker's commit order),
+    so it waits for the commit in flight instead of deadlocking with it; the worker lives."""
+    ds = create(conn, n=80)
+    p = spawn_worker("--until-idle", HEIMDALL_FAULT_SLEEP="mid_copy:2")
+    wait_for_log(p, '"fault_point"')
+    t0 = time.monotonic()
+    conn.execute("SELECT heimdall.delete_dataset(%s)", (ds,))       # blocks until that commit ends
+    assert time.monotonic() - t0 > 0.5
+    out = finish(p)
+    assert "Traceback" not in out and "deadlock" not in out.lower()
+    assert conn.execute("SELECT count(*) FROM heimdall.measurement_features").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM heimdall.generation_chunks").fetchone()[0] == 0
+    assert collect_garbage(conn, store, grace_s=0)["removed"] >= 1     # its objects go with gc
+    assert objects(store, ds) == []
