@@ -23,23 +23,19 @@ from concurrent.futures import ProcessPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-DEFAULT = {
-    "frequency_mhz": 145.0, "tx_power_dbm": 37.0, "tx_antenna_gain_dbi": 0.0, "rx_antenna_gain_dbi": 0.0,
-    "tx_alt_min_m": 100.0, "tx_alt_max_m": 800.0, "bandwidth_hz": 12500.0, "sample_rate_hz": 50000,
-    "duration_ms": 200.0, "noise_figure_db": 6.0, "min_snr_db": 3.0, "min_receivers": 3, "max_gdop": 10.0,
-    "inside_ratio": 0.7, "outside_margin_km": 20.0, "shadowing_sigma_db": 6.0, "los_probability": 0.5,
-    "rician_k_db": 6.0, "freq_offset_max_hz": 500.0, "fm_deviation_hz": 2500.0, "multipath_max_taps": 3,
-    "multipath_max_delay_us": 5.0, "signal_mix": {"voice": 0.5, "tone": 0.3, "dtmf": 0.2},
-    "audio_library": None, "chunk_size": 100, "max_attempts": 1000,
-    "receivers": {"mode": "fixed", "stations": [
-        {"id": "aquila_di_giaveno", "name": "Aquila di Giaveno", "lat": 45.03, "lon": 7.27, "alt_m": 600},
-        {"id": "montanaro", "name": "Montanaro", "lat": 45.234, "lon": 7.857, "alt_m": 300},
-        {"id": "torino", "name": "Torino", "lat": 45.044, "lon": 7.672, "alt_m": 250},
-        {"id": "coazze", "name": "Coazze", "lat": 45.048, "lon": 7.238, "alt_m": 700},
-        {"id": "passo_del_giovi", "name": "Passo del Giovi", "lat": 44.561, "lon": 8.956, "alt_m": 480},
-        {"id": "genova", "name": "Genova", "lat": 44.395, "lon": 8.956, "alt_m": 100},
-        {"id": "milano_baggio", "name": "Milano-Baggio", "lat": 45.478, "lon": 9.123, "alt_m": 120}]},
-}
+def default_config_from_db() -> dict:
+    """``heimdall.normalize_config('{}')`` from a throwaway PostgreSQL built from sql/:
+    the defaults live in the database only."""
+    import psycopg
+
+    from worker import db
+    from worker.localservices import LocalPostgres
+
+    with LocalPostgres() as pg, psycopg.connect(pg.url) as conn:
+        db.build_from_sql(conn)
+        return conn.execute("SELECT heimdall.normalize_config('{}')").fetchone()[0]
+
+
 SEED = 20240601
 CHUNK = 100  # samples per generate_samples call, like a worker chunk
 
@@ -47,7 +43,7 @@ CHUNK = 100  # samples per generate_samples call, like a worker chunk
 def _cfg():
     from worker.config import GenerationConfig
 
-    return GenerationConfig.from_normalized(DEFAULT)
+    return GenerationConfig.from_normalized(json.loads(os.environ["HEIMDALL_BENCH_CONFIG"]))
 
 
 def _run_range(args) -> float:
@@ -151,6 +147,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     a = ap.parse_args()
+    # child processes (ProcessPoolExecutor, subprocess) read it from the environment
+    os.environ["HEIMDALL_BENCH_CONFIG"] = json.dumps(default_config_from_db())
     from worker.rf import GENERATOR_VERSION
 
     print(f"worker.rf {GENERATOR_VERSION}; default config (7 receivers x {_cfg().num_iq_samples} IQ samples); "
