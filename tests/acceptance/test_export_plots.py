@@ -115,6 +115,7 @@ def assert_manifest_matches_files(root: Path) -> dict:
         data = (root / e["path"]).read_bytes()
         assert e["bytes"] == len(data) and e["sha256"] == hashlib.sha256(data).hexdigest(), e["path"]
     assert manifest["counts"]["bytes"] == sum(e["bytes"] for e in manifest["files"])
+    assert manifest["library_versions"]["numpy"] == np.__version__
     return manifest
 
 
