@@ -192,9 +192,11 @@ class Worker:
                     self.process(job)
                 except (DatabaseUnavailable, psycopg.OperationalError):
                     raise
-                except (HeimdallError, psycopg.Error) as exc:
-                    # Unexpected refusal (a bug, or an admin changed things under us): the
-                    # worker survives, the chunk is retried later and fails after max_reads.
+                except Exception as exc:
+                    # Anything else (object store down past its retry window, a config this
+                    # worker's version cannot read, an unexpected refusal): the worker
+                    # survives, the chunk is retried later and fails after max_reads with
+                    # the error text on the chunk for admins.
                     _log("chunk_error", chunk_id=job["chunk_id"], error=str(exc).strip().splitlines()[0])
                     self._fail(job["chunk_id"], job["msg_id"], f"worker error: {exc}", permanent=False)
             except DatabaseUnavailable as exc:

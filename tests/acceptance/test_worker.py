@@ -244,3 +244,19 @@ def test_dataset_deleted_while_a_worker_commits_it(conn, store, spawn_worker):
     assert conn.execute("SELECT count(*) FROM heimdall.generation_chunks").fetchone()[0] == 0
     assert collect_garbage(conn, store, grace_s=0)["removed"] >= 1     # its objects go with gc
     assert objects(store, ds) == []
+
+
+def test_a_chunk_the_worker_cannot_handle_fails_without_killing_the_worker(conn, store, spawn_worker):
+    bad = create(conn, "unreadable", n=10)
+    good = create(conn, "fine", n=40)
+    # a config this worker version cannot read (as from a newer schema): remove a key
+    with conn.transaction():
+        conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute("UPDATE heimdall.synthetic_datasets SET config = config - 'fm_deviation_hz' WHERE id = %s",
+                     (bad,))
+    out = finish(spawn_worker("--until-idle", "--max-reads", "2"))
+    assert '"event": "chunk_error"' in out and "Traceback" not in out
+    state, err = conn.execute("SELECT state, last_error FROM heimdall.generation_chunks WHERE dataset_id = %s",
+                              (bad,)).fetchone()
+    assert state == "failed" and "fm_deviation_hz" in err
+    assert_consistent(conn, store, good, 40)
