@@ -71,7 +71,8 @@ def translate(exc: psycopg.Error) -> HeimdallError:
     hint = diag.message_hint if diag is not None else None
     if isinstance(exc, psycopg.OperationalError) and sqlstate is None:
         return DatabaseUnavailable(f"cannot reach the database: {message.splitlines()[0] if message else exc}")
-    if sqlstate and sqlstate.startswith("08"):
+    # 08: connection exceptions; 57P: the server ended the session (terminate, shutdown)
+    if sqlstate and (sqlstate.startswith("08") or sqlstate.startswith("57P")):
         return DatabaseUnavailable(message, sqlstate)
     cls = _BY_SQLSTATE.get(sqlstate or "", HeimdallError)
     return cls(message, sqlstate, hint)

@@ -112,6 +112,7 @@ def test_database_connection_terminated_mid_chunk(conn, store, spawn_worker):
     assert killed >= 1
     out = finish(p)
     assert '"event": "commit_retry"' in out or '"event": "db_lost"' in out
+    assert '"event": "chunk_error"' not in out          # handled as a lost connection, not a failure
     assert_consistent(conn, store, ds, 80)
 
 
