@@ -179,7 +179,7 @@ CREATE TABLE heimdall.generation_requests (
     kind            text NOT NULL CHECK (kind IN ('create', 'expand', 'repair')),
     first_idx       integer NOT NULL CHECK (first_idx >= 0),
     last_idx        integer NOT NULL,
-    num_samples     integer NOT NULL CHECK (num_samples > 0),
+    num_samples     integer GENERATED ALWAYS AS (last_idx - first_idx + 1) STORED,
     chunk_size      integer NOT NULL CHECK (chunk_size > 0),
     requested_by    text NOT NULL DEFAULT current_user,
     created_at      timestamptz NOT NULL DEFAULT now(),
@@ -212,7 +212,6 @@ CREATE TABLE heimdall.generation_chunks (
     claimed_at      timestamptz,
     visible_at      timestamptz,
     last_error      text,
-    object_key      text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     finished_at     timestamptz,
@@ -684,8 +683,8 @@ BEGIN
     END IF;
 
     IF create_dataset.num_samples > 0 THEN
-        v_request := heimdall.expand_dataset(v_id, create_dataset.num_samples);
-        UPDATE heimdall.generation_requests r SET kind = 'create' WHERE r.id = v_request;
+        SELECT heimdall.create_request(v_id, 'create', r.first_idx, r.last_idx) INTO v_request
+          FROM heimdall.reserve_samples(v_id, create_dataset.num_samples) r;
     END IF;
     RETURN v_id;
 END;
@@ -693,6 +692,50 @@ $$;
 
 COMMENT ON FUNCTION heimdall.create_dataset(text, text, jsonb, bigint, integer) IS
     'Create a dataset (normalized config, seed) and optionally request its first samples.';
+
+
+-- >>> sql/functions/create_request.sql
+-- heimdall.create_request(dataset_id uuid, kind text, first_idx integer, last_idx integer) -> uuid
+--   (internal)
+--
+-- Purpose: the one place a generation request becomes work: record the request, split
+--   first_idx..last_idx into chunks of the dataset's config.chunk_size ('generate' chunks
+--   for create/expand, 'repair' chunks for repair) and enqueue one message per chunk.
+--   Callers (expand_dataset, enqueue_repair) own the checks on the range and the locks.
+-- Parameters: dataset_id; kind - 'create', 'expand' or 'repair'; first_idx..last_idx.
+-- Returns: the request id.
+-- Errors: 23514 via the table checks if the range is empty or negative.
+CREATE OR REPLACE FUNCTION heimdall.create_request(dataset_id uuid, kind text, first_idx integer, last_idx integer)
+RETURNS uuid
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, heimdall
+AS $$
+DECLARE
+    v_chunk     integer;
+    v_request   uuid;
+BEGIN
+    SELECT (d.config ->> 'chunk_size')::integer INTO v_chunk
+      FROM heimdall.synthetic_datasets d WHERE d.id = create_request.dataset_id;
+
+    INSERT INTO heimdall.generation_requests AS r (dataset_id, kind, first_idx, last_idx, chunk_size)
+    VALUES (create_request.dataset_id, create_request.kind, create_request.first_idx, create_request.last_idx, v_chunk)
+    RETURNING r.id INTO v_request;
+
+    INSERT INTO heimdall.generation_chunks (request_id, dataset_id, kind, first_idx, last_idx)
+    SELECT v_request, create_request.dataset_id,
+           CASE WHEN create_request.kind = 'repair' THEN 'repair' ELSE 'generate' END,
+           s, least(s + v_chunk - 1, create_request.last_idx)
+      FROM generate_series(create_request.first_idx, create_request.last_idx, v_chunk) AS s;
+
+    PERFORM heimdall.enqueue_chunks(ARRAY(
+        SELECT c.id FROM heimdall.generation_chunks c WHERE c.request_id = v_request ORDER BY c.first_idx));
+    RETURN v_request;
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.create_request(uuid, text, integer, integer) IS
+    'Internal: record a request, split it into chunks, enqueue one message per chunk.';
 
 
 -- >>> sql/functions/delete_dataset.sql
@@ -806,7 +849,6 @@ SET search_path = pg_catalog, heimdall
 AS $$
 DECLARE
     d           heimdall.synthetic_datasets;
-    v_chunk     integer;
     v_request   uuid;
     v_feat      bigint;
     v_iq        bigint;
@@ -829,16 +871,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'let it finish, retry it, or abandon it first';
     END IF;
-    v_chunk := (d.config ->> 'chunk_size')::integer;
-    INSERT INTO heimdall.generation_requests (dataset_id, kind, first_idx, last_idx, num_samples, chunk_size)
-    VALUES (d.id, 'repair', enqueue_repair.first_idx, enqueue_repair.last_idx,
-            enqueue_repair.last_idx - enqueue_repair.first_idx + 1, v_chunk)
-    RETURNING id INTO v_request;
-    INSERT INTO heimdall.generation_chunks (request_id, dataset_id, kind, first_idx, last_idx)
-    SELECT v_request, d.id, 'repair', s, least(s + v_chunk - 1, enqueue_repair.last_idx)
-      FROM generate_series(enqueue_repair.first_idx, enqueue_repair.last_idx, v_chunk) AS s;
-    PERFORM heimdall.enqueue_chunks(ARRAY(SELECT c.id FROM heimdall.generation_chunks c
-                                           WHERE c.request_id = v_request ORDER BY c.first_idx));
+    v_request := heimdall.create_request(d.id, 'repair', enqueue_repair.first_idx, enqueue_repair.last_idx);
     SELECT count(*) INTO v_feat FROM heimdall.measurement_features f
      WHERE f.dataset_id = d.id AND f.sample_idx BETWEEN enqueue_repair.first_idx AND enqueue_repair.last_idx;
     SELECT count(*) INTO v_iq FROM heimdall.synthetic_iq_samples q
@@ -876,26 +909,10 @@ AS $$
 DECLARE
     v_first     integer;
     v_last      integer;
-    v_chunk     integer;
-    v_request   uuid;
 BEGIN
     SELECT r.first_idx, r.last_idx INTO v_first, v_last
     FROM heimdall.reserve_samples(expand_dataset.dataset_id, expand_dataset.n) r;
-
-    SELECT (d.config ->> 'chunk_size')::integer INTO v_chunk
-    FROM heimdall.synthetic_datasets d WHERE d.id = expand_dataset.dataset_id;
-
-    INSERT INTO heimdall.generation_requests (dataset_id, kind, first_idx, last_idx, num_samples, chunk_size)
-    VALUES (expand_dataset.dataset_id, 'expand', v_first, v_last, expand_dataset.n, v_chunk)
-    RETURNING id INTO v_request;
-
-    INSERT INTO heimdall.generation_chunks (request_id, dataset_id, kind, first_idx, last_idx)
-    SELECT v_request, expand_dataset.dataset_id, 'generate', s, least(s + v_chunk - 1, v_last)
-    FROM generate_series(v_first, v_last, v_chunk) AS s;
-
-    PERFORM heimdall.enqueue_chunks(ARRAY(
-        SELECT c.id FROM heimdall.generation_chunks c WHERE c.request_id = v_request ORDER BY c.first_idx));
-    RETURN v_request;
+    RETURN heimdall.create_request(expand_dataset.dataset_id, 'expand', v_first, v_last);
 END;
 $$;
 

@@ -55,8 +55,8 @@ BEGIN
     END IF;
 
     IF create_dataset.num_samples > 0 THEN
-        v_request := heimdall.expand_dataset(v_id, create_dataset.num_samples);
-        UPDATE heimdall.generation_requests r SET kind = 'create' WHERE r.id = v_request;
+        SELECT heimdall.create_request(v_id, 'create', r.first_idx, r.last_idx) INTO v_request
+          FROM heimdall.reserve_samples(v_id, create_dataset.num_samples) r;
     END IF;
     RETURN v_id;
 END;

@@ -19,7 +19,6 @@ SET search_path = pg_catalog, heimdall
 AS $$
 DECLARE
     d           heimdall.synthetic_datasets;
-    v_chunk     integer;
     v_request   uuid;
     v_feat      bigint;
     v_iq        bigint;
@@ -42,16 +41,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'let it finish, retry it, or abandon it first';
     END IF;
-    v_chunk := (d.config ->> 'chunk_size')::integer;
-    INSERT INTO heimdall.generation_requests (dataset_id, kind, first_idx, last_idx, num_samples, chunk_size)
-    VALUES (d.id, 'repair', enqueue_repair.first_idx, enqueue_repair.last_idx,
-            enqueue_repair.last_idx - enqueue_repair.first_idx + 1, v_chunk)
-    RETURNING id INTO v_request;
-    INSERT INTO heimdall.generation_chunks (request_id, dataset_id, kind, first_idx, last_idx)
-    SELECT v_request, d.id, 'repair', s, least(s + v_chunk - 1, enqueue_repair.last_idx)
-      FROM generate_series(enqueue_repair.first_idx, enqueue_repair.last_idx, v_chunk) AS s;
-    PERFORM heimdall.enqueue_chunks(ARRAY(SELECT c.id FROM heimdall.generation_chunks c
-                                           WHERE c.request_id = v_request ORDER BY c.first_idx));
+    v_request := heimdall.create_request(d.id, 'repair', enqueue_repair.first_idx, enqueue_repair.last_idx);
     SELECT count(*) INTO v_feat FROM heimdall.measurement_features f
      WHERE f.dataset_id = d.id AND f.sample_idx BETWEEN enqueue_repair.first_idx AND enqueue_repair.last_idx;
     SELECT count(*) INTO v_iq FROM heimdall.synthetic_iq_samples q

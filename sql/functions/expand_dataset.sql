@@ -18,26 +18,10 @@ AS $$
 DECLARE
     v_first     integer;
     v_last      integer;
-    v_chunk     integer;
-    v_request   uuid;
 BEGIN
     SELECT r.first_idx, r.last_idx INTO v_first, v_last
     FROM heimdall.reserve_samples(expand_dataset.dataset_id, expand_dataset.n) r;
-
-    SELECT (d.config ->> 'chunk_size')::integer INTO v_chunk
-    FROM heimdall.synthetic_datasets d WHERE d.id = expand_dataset.dataset_id;
-
-    INSERT INTO heimdall.generation_requests (dataset_id, kind, first_idx, last_idx, num_samples, chunk_size)
-    VALUES (expand_dataset.dataset_id, 'expand', v_first, v_last, expand_dataset.n, v_chunk)
-    RETURNING id INTO v_request;
-
-    INSERT INTO heimdall.generation_chunks (request_id, dataset_id, kind, first_idx, last_idx)
-    SELECT v_request, expand_dataset.dataset_id, 'generate', s, least(s + v_chunk - 1, v_last)
-    FROM generate_series(v_first, v_last, v_chunk) AS s;
-
-    PERFORM heimdall.enqueue_chunks(ARRAY(
-        SELECT c.id FROM heimdall.generation_chunks c WHERE c.request_id = v_request ORDER BY c.first_idx));
-    RETURN v_request;
+    RETURN heimdall.create_request(expand_dataset.dataset_id, 'expand', v_first, v_last);
 END;
 $$;
 

@@ -149,11 +149,7 @@ def test_abandon_refused_when_not_the_tail(conn):
 def test_repair_chunk_rewrites_its_range_in_one_transaction(conn):
     ds = create(conn, n=10)
     fill_pending_chunks(conn)
-    req = conn.execute("INSERT INTO heimdall.generation_requests (dataset_id, kind, first_idx, last_idx, num_samples, "
-                       "chunk_size) VALUES (%s, 'repair', 3, 5, 3, 3) RETURNING id", (ds,)).fetchone()[0]
-    cid = conn.execute("INSERT INTO heimdall.generation_chunks (request_id, dataset_id, kind, first_idx, last_idx) "
-                       "VALUES (%s, %s, 'repair', 3, 5) RETURNING id", (req, ds)).fetchone()[0]
-    conn.execute("SELECT heimdall.enqueue_chunks(ARRAY[%s]::bigint[])", (cid,))
+    conn.execute("SELECT heimdall.enqueue_repair(%s, 3, 5, 'test')", (ds,))
     assert fill_pending_chunks(conn) == 1
     assert conn.execute("SELECT num_samples FROM heimdall.synthetic_datasets").fetchone()[0] == 10
 
