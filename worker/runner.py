@@ -42,11 +42,7 @@ class ShutdownNow(BaseException):
 @dataclass
 class Settings:
     database_url: str
-    s3_endpoint: str | None
-    s3_access_key: str | None
-    s3_secret_key: str | None
-    s3_bucket: str
-    s3_secure: bool
+    store: ObjectStore                 # from HEIMDALL_S3_* / flags, see ObjectStore.from_env
     vt_s: int = 120
     max_reads: int = 5
     poll_s: float = 0.5
@@ -57,36 +53,16 @@ class Settings:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Settings:
         """Flags override the environment. Missing settings fail here, naming them."""
-        def pick(flag: Any, env: str, default: Any = None) -> Any:
-            return flag if flag not in (None, "") else os.environ.get(env, default)
-
-        url = pick(args.database_url, db.DATABASE_URL_ENV)
+        url = args.database_url or os.environ.get(db.DATABASE_URL_ENV)
         if not url:
             raise HeimdallError(f"{db.DATABASE_URL_ENV} is not set (or pass --database-url)")
-        secure_raw = pick(args.s3_secure, "HEIMDALL_S3_SECURE", "false")
-        if str(secure_raw).lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise HeimdallError(f"HEIMDALL_S3_SECURE must be true or false, got {secure_raw!r}")
-        s = cls(
-            database_url=url,
-            s3_endpoint=pick(args.s3_endpoint, "HEIMDALL_S3_ENDPOINT"),
-            s3_access_key=pick(args.s3_access_key, "HEIMDALL_S3_ACCESS_KEY"),
-            s3_secret_key=pick(args.s3_secret_key, "HEIMDALL_S3_SECRET_KEY"),
-            s3_bucket=pick(args.s3_bucket, "HEIMDALL_S3_BUCKET", "heimdall-iq"),
-            s3_secure=str(secure_raw).lower() in ("true", "1", "yes"),
-            vt_s=args.vt, max_reads=args.max_reads, poll_s=args.poll,
-            worker_id=args.worker_id or f"{socket.gethostname()}:{os.getpid()}",
-        )
-        for name, value in (("HEIMDALL_S3_ENDPOINT", s.s3_endpoint), ("HEIMDALL_S3_ACCESS_KEY", s.s3_access_key),
-                            ("HEIMDALL_S3_SECRET_KEY", s.s3_secret_key)):
-            if not value:
-                raise HeimdallError(f"{name} is not set (the worker stores IQ in the object store)")
-        if s.vt_s < 1 or s.max_reads < 1:
+        if args.vt < 1 or args.max_reads < 1:
             raise HeimdallError("--vt and --max-reads must be >= 1")
-        return s
-
-    def object_store(self) -> ObjectStore:
-        return ObjectStore(self.s3_endpoint or "", self.s3_access_key or "", self.s3_secret_key or "",
-                           self.s3_bucket, secure=self.s3_secure)
+        store = ObjectStore.from_env(endpoint=args.s3_endpoint, access_key=args.s3_access_key,
+                                     secret_key=args.s3_secret_key, bucket=args.s3_bucket,
+                                     secure=args.s3_secure)
+        return cls(database_url=url, store=store, vt_s=args.vt, max_reads=args.max_reads, poll_s=args.poll,
+                   worker_id=args.worker_id or f"{socket.gethostname()}:{os.getpid()}")
 
 
 def _log(event: str, **fields: Any) -> None:
@@ -170,7 +146,7 @@ class Worker:
         self.connect(deadline_s=None)
         if not queries.one(self.conn, "schema_present")["present"]:
             raise HeimdallError("the database has no heimdall schema: run `heimdall-synth db upgrade`")
-        self.store = self.s.object_store()
+        self.store = self.s.store
         self.store.ensure_bucket()
 
     # ------------------------------------------------------------------------ loop

@@ -186,17 +186,20 @@ class ObjectStore:
 
     @classmethod
     def from_env(cls, **overrides: str | bool | None) -> ObjectStore:
+        """The one reader of the S3 settings: ``overrides`` (CLI flags: endpoint, access_key,
+        secret_key, bucket, secure) win over ``HEIMDALL_S3_*``; a missing or malformed one
+        raises StorageError naming the variable."""
         def get(name: str, default: str | None = None) -> str:
             value = overrides.get(name.lower()) or os.environ.get(f"HEIMDALL_S3_{name}") or default
             if not value:
                 raise StorageError(f"HEIMDALL_S3_{name} is not set")
             return str(value)
 
-        secure = overrides.get("secure")
-        if secure is None:
-            secure = os.environ.get("HEIMDALL_S3_SECURE", "false").lower() in ("1", "true", "yes")
+        secure = get("SECURE", "false")
+        if secure.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise StorageError(f"HEIMDALL_S3_SECURE must be true or false, got {secure!r}")
         return cls(get("ENDPOINT"), get("ACCESS_KEY"), get("SECRET_KEY"),
-                   get("BUCKET", "heimdall-iq"), secure=bool(secure))
+                   get("BUCKET", "heimdall-iq"), secure=secure.lower() in ("true", "1", "yes"))
 
     def _wrap(self, what: str, exc: Exception) -> StorageError:
         if isinstance(exc, S3Error):

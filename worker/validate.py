@@ -19,6 +19,7 @@ import argparse
 import ast
 import hashlib
 import json
+import os
 import sys
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -206,11 +207,10 @@ def _summary_table(report: dict[str, Any]) -> None:
 
 
 def _store_or_none(args: argparse.Namespace, dataset_type: str) -> ObjectStore | None:
-    if dataset_type != "iq_raw" and not args.s3_endpoint:
-        import os
-
-        if not os.environ.get("HEIMDALL_S3_ENDPOINT"):
-            return None
+    """iq_raw needs the object store; a feature_based dataset is checked there (for stray
+    objects) only when one is configured."""
+    if dataset_type != "iq_raw" and not (args.s3_endpoint or os.environ.get("HEIMDALL_S3_ENDPOINT")):
+        return None
     return store_from_args(args)
 
 

@@ -69,8 +69,7 @@ def test_one_worker_and_three_workers_give_identical_data(conn, store, spawn_wor
 @pytest.mark.parametrize("point", ["after_upload", "mid_copy"])
 def test_sigkill_in_the_crash_window_recovers(conn, store, spawn_worker, point):
     ds = create(conn, n=120)
-    victim = spawn_worker(env_point := "--until-idle", HEIMDALL_FAULT_SLEEP=f"{point}:3600")
-    assert env_point
+    victim = spawn_worker("--until-idle", HEIMDALL_FAULT_SLEEP=f"{point}:3600")
     wait_for_log(victim, '"fault_point"')
     victim.send_signal(signal.SIGKILL)
     victim.wait()
