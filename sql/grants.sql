@@ -1,8 +1,18 @@
--- Roles and privileges. Tables are private; the functions are the API.
---   heimdall_reader - SELECT on tables and views (analysts, training jobs)
---   heimdall_worker - claim/extend/release/fail/complete chunks, insert sample rows
---   heimdall_admin  - reader + worker + create/expand/pause/resume/abandon/retry/delete
---                     and repair (sets num_samples to the true count)
+-- Roles and privileges: least privilege, each role exactly what it needs.
+--   heimdall_reader - SELECT on the tables and views (analysts, training jobs); not the
+--                     trust key, not the claim tokens. Executes normalize_config only.
+--   heimdall_worker - no table privilege at all: the worker protocol functions only
+--                     (claim/extend/release/fail/begin_chunk_commit/complete_chunk,
+--                     work_in_flight). Rows reach the sample tables only through
+--                     complete_chunk, which checks they lie in the chunk the worker claimed.
+--   heimdall_admin  - reader + worker + the admin API (create/expand/pause/resume/abandon/
+--                     retry/delete, validate, repair, gc bookkeeping); may rename a dataset,
+--                     set num_samples to the true count, delete sample rows.
+--   PUBLIC          - nothing. Internal functions (create_request, enqueue_chunks,
+--                     lock_claimed_chunk, prepare_staging, queue_*, integer_arg,
+--                     staged_columns, tg_*) are executable by no heimdall role.
+-- This file is part of the replaceable set: a migration replays it after dropping and
+-- recreating the functions, so it first takes back whatever the roles held.
 -- Roles are cluster-wide: created if missing, never dropped by a downgrade.
 DO $$
 BEGIN
@@ -18,28 +28,59 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON ALL TABLES IN SCHEMA heimdall FROM PUBLIC;
-REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA heimdall FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA heimdall FROM PUBLIC, heimdall_reader, heimdall_worker, heimdall_admin;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA heimdall FROM PUBLIC, heimdall_reader, heimdall_worker, heimdall_admin;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA heimdall FROM PUBLIC, heimdall_reader, heimdall_worker, heimdall_admin;
+-- Functions a later migration creates are not executable by PUBLIC until granted here.
+ALTER DEFAULT PRIVILEGES IN SCHEMA heimdall REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA heimdall TO heimdall_reader, heimdall_worker, heimdall_admin;
-GRANT SELECT ON ALL TABLES IN SCHEMA heimdall TO heimdall_reader, heimdall_admin;
-GRANT EXECUTE ON FUNCTION heimdall.normalize_config(jsonb) TO heimdall_reader, heimdall_worker, heimdall_admin;
 
--- The worker needs nothing else: its functions are SECURITY DEFINER, COPY needs INSERT,
--- and `--until-idle` counts open chunks.
-GRANT SELECT ON heimdall.generation_chunks TO heimdall_worker;
-GRANT INSERT ON heimdall.measurement_features, heimdall.synthetic_iq_samples TO heimdall_worker;
+-- reader: every table and view, except the trust key and the claim tokens (a token is
+-- the capability to act on a claimed chunk).
+GRANT SELECT ON ALL TABLES IN SCHEMA heimdall TO heimdall_reader;
+REVOKE SELECT ON heimdall.trust_key, heimdall.generation_chunks FROM heimdall_reader;
+DO $$
+BEGIN
+    EXECUTE format('GRANT SELECT (%s) ON heimdall.generation_chunks TO heimdall_reader',
+                   (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+                      FROM pg_attribute a
+                     WHERE a.attrelid = 'heimdall.generation_chunks'::regclass AND a.attnum > 0
+                       AND NOT a.attisdropped AND a.attname <> 'claim_token'));
+END
+$$;
+GRANT EXECUTE ON FUNCTION heimdall.normalize_config(jsonb) TO heimdall_reader, heimdall_worker;
+
+-- worker
 GRANT EXECUTE ON FUNCTION
-    heimdall.claim_chunk(text, integer, integer),
-    heimdall.begin_chunk_commit(bigint),
-    heimdall.complete_chunk(bigint, bigint, text),
-    heimdall.extend_chunk(bigint, bigint, integer),
-    heimdall.release_chunk(bigint, bigint),
-    heimdall.fail_chunk(bigint, bigint, text, boolean, integer)
+    heimdall.claim_chunk(text, integer, integer, text),
+    heimdall.extend_chunk(bigint, uuid, integer),
+    heimdall.release_chunk(bigint, uuid),
+    heimdall.fail_chunk(bigint, uuid, text, boolean, integer),
+    heimdall.begin_chunk_commit(bigint, uuid),
+    heimdall.complete_chunk(bigint, uuid, text),
+    heimdall.work_in_flight()
 TO heimdall_worker;
 
+-- admin
 GRANT heimdall_reader TO heimdall_admin;
 GRANT heimdall_worker TO heimdall_admin;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA heimdall TO heimdall_admin;
+GRANT EXECUTE ON FUNCTION
+    heimdall.create_dataset(text, text, jsonb, numeric, numeric),
+    heimdall.expand_dataset(uuid, numeric),
+    heimdall.reserve_samples(uuid, numeric),
+    heimdall.delete_dataset(uuid),
+    heimdall.pause_request(uuid),
+    heimdall.resume_request(uuid),
+    heimdall.abandon_request(uuid),
+    heimdall.retry_failed_chunks(uuid),
+    heimdall.validate_dataset(uuid, jsonb, integer),
+    heimdall.repair_num_samples(uuid),
+    heimdall.enqueue_repair(uuid, integer, integer, text),
+    heimdall.release_stuck_chunks(uuid, integer),
+    heimdall.repair_queue(uuid),
+    heimdall.record_object_deletion(uuid, text, text[], jsonb),
+    heimdall.mark_gc_done(uuid)
+TO heimdall_admin;
 GRANT UPDATE (num_samples, name) ON heimdall.synthetic_datasets TO heimdall_admin;
 GRANT DELETE ON heimdall.measurement_features, heimdall.synthetic_iq_samples TO heimdall_admin;

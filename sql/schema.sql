@@ -1,7 +1,14 @@
 -- heimdall-synth schema: the current state of every table, index and type.
 --
--- Build order (see worker/db.py::SQL_BUILD_ORDER): schema.sql, functions/*.sql,
--- triggers.sql, views.sql, grants.sql. pgmq must already be installed.
+-- sql/ holds two kinds of objects (see worker/db.py):
+--   stateful    - schema.sql (tables, indexes, types), config_keys.sql (rows), queue.sql:
+--                 they hold data, so a migration changes them with a hand-written delta
+--                 (ALTER ...), and new columns are appended at the END of a table here so
+--                 that a fresh build and an upgraded database have the same layout;
+--   replaceable - functions/*.sql, triggers.sql, views.sql, grants.sql: a migration drops
+--                 them all and replays a frozen copy of this directory's version.
+-- Build order: schema.sql, config_keys.sql, queue.sql, functions/*.sql, triggers.sql,
+-- views.sql, grants.sql. pgmq must already be installed.
 --
 -- Design in one paragraph: tables are private, the functions in sql/functions/ are the
 -- public API. A dataset owns a reservation counter (`next_idx`); `reserve_samples` hands
@@ -58,7 +65,13 @@ CREATE TABLE heimdall.synthetic_datasets (
     health_status       text NOT NULL DEFAULT 'unknown'
                         CHECK (health_status IN ('unknown', 'healthy', 'warning', 'critical')),
     health_checked_at   timestamptz,
-    health_report       jsonb
+    health_report       jsonb,
+    -- A name is printed and used as a reference: it cannot contain control characters
+    -- (newline, tab, ANSI escapes) and cannot read as a uuid (references that parse as a
+    -- uuid are ids, so such a name could never be looked up and could shadow an id).
+    CONSTRAINT synthetic_datasets_name_printable CHECK (
+        name !~ '[\u0001-\u001f\u007f-\u009f]'
+        AND lower(translate(name, '{}-', '')) !~ '^(urn:uuid:)?[0-9a-f]{32}$')
 );
 
 COMMENT ON TABLE heimdall.synthetic_datasets IS
@@ -214,6 +227,9 @@ CREATE TABLE heimdall.generation_chunks (
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     finished_at     timestamptz,
+    -- Handed out by claim_chunk; every later worker call presents chunk id + token.
+    -- (0002; new columns go at the end, so a fresh build and an upgraded one agree.)
+    claim_token     uuid,
     CHECK (last_idx >= first_idx)
 );
 
@@ -250,3 +266,16 @@ CREATE TABLE heimdall.audit_log (
 );
 
 CREATE INDEX audit_log_dataset_idx ON heimdall.audit_log (dataset_id, created_at);
+
+------------------------------------------------------------------------------------------
+-- Trust marker: private to the function owner (no heimdall role may read it)
+------------------------------------------------------------------------------------------
+
+-- One random secret per database. The feature-row counting trigger puts it in the
+-- transaction-local setting heimdall.count_key while it updates num_samples; the
+-- num_samples guard trusts exactly that (see tg_datasets_guard).
+CREATE TABLE heimdall.trust_key (
+    id      boolean PRIMARY KEY DEFAULT true CHECK (id),
+    key     text NOT NULL DEFAULT gen_random_uuid()::text
+);
+INSERT INTO heimdall.trust_key DEFAULT VALUES;

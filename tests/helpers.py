@@ -26,29 +26,48 @@ SELECT %(ds)s, i, 'datasets/' || %(ds)s || '/iq/' || %(first)s || '-' || %(last)
 
 
 def insert_samples(conn: psycopg.Connection, ds, first: int, last: int, *,
-                   features: bool = True, iq: bool = True) -> None:
+                   features: bool = True, iq: bool = True, staged: bool = False) -> None:
+    """Rows for indices first..last. Straight into the sample tables (the table owner may),
+    or with ``staged`` into this session's staging tables, as a worker must."""
     params = {"ds": ds, "first": first, "last": last}
+    feats, iqs = FEATURES_SQL, IQ_SQL
+    if staged:
+        feats = feats.replace("heimdall.measurement_features", "pg_temp.heimdall_stage_features")
+        iqs = iqs.replace("heimdall.synthetic_iq_samples", "pg_temp.heimdall_stage_iq")
     with conn.transaction():    # one transaction (a savepoint if one is open already)
         if features:
-            conn.execute(FEATURES_SQL, params)
+            conn.execute(feats, params)
         if iq:
-            conn.execute(IQ_SQL, params)
+            conn.execute(iqs, params)
+
+
+def claim(conn: psycopg.Connection, generator_version: str = "test", worker_id: str = "t", vt_s: int = 60):
+    """One claim_chunk call in its own transaction: (chunk_id, claim_token, dataset_id,
+    first_idx, last_idx) or None."""
+    with conn.transaction():
+        return conn.execute(
+            "SELECT chunk_id, claim_token, dataset_id, first_idx, last_idx "
+            "FROM heimdall.claim_chunk(%s, %s, 5, %s)", (worker_id, vt_s, generator_version)).fetchone()
+
+
+def commit_chunk(conn: psycopg.Connection, chunk_id, token, ds, first: int, last: int, *, iq: bool = True,
+                 generator_version: str = "test") -> bool:
+    """The worker's commit transaction: begin, stage the rows, complete."""
+    with conn.transaction():
+        needed = conn.execute("SELECT heimdall.begin_chunk_commit(%s, %s)", (chunk_id, token)).fetchone()[0]
+        if needed:
+            insert_samples(conn, ds, first, last, iq=iq, staged=True)
+        return conn.execute("SELECT heimdall.complete_chunk(%s, %s, %s)",
+                            (chunk_id, token, generator_version)).fetchone()[0]
 
 
 def fill_pending_chunks(conn: psycopg.Connection, iq: bool = True, generator_version: str = "test") -> int:
     """Claim every queued chunk and commit fake rows for it, as workers do. Returns chunks done."""
     done = 0
     while True:
-        with conn.transaction():
-            row = conn.execute(
-                "SELECT chunk_id, msg_id, dataset_id, first_idx, last_idx FROM heimdall.claim_chunk('t', 60, 5)"
-            ).fetchone()
+        row = claim(conn, generator_version)
         if row is None:
             return done
-        chunk_id, msg_id, ds, first, last = row
-        with conn.transaction():
-            needed = conn.execute("SELECT heimdall.begin_chunk_commit(%s)", (chunk_id,)).fetchone()[0]
-            if needed:
-                insert_samples(conn, ds, first, last, iq=iq)
-            conn.execute("SELECT heimdall.complete_chunk(%s, %s, %s)", (chunk_id, msg_id, generator_version))
+        chunk_id, token, ds, first, last = row
+        commit_chunk(conn, chunk_id, token, ds, first, last, iq=iq, generator_version=generator_version)
         done += 1

@@ -21,26 +21,93 @@ QUEUE_NAME = "heimdall_chunks"
 DATABASE_URL_ENV = "HEIMDALL_DATABASE_URL"
 
 
-def sql_build_files(sql_dir: Path = SQL_DIR) -> list[Path]:
-    """The files of ``sql/`` in the order that builds the schema."""
+STATEFUL_FILES = ("schema.sql", "config_keys.sql", "queue.sql")
+
+
+def stateful_files(sql_dir: Path = SQL_DIR) -> list[Path]:
+    """Objects that hold data (tables, indexes, config rows, the queue): a migration changes
+    them with a hand-written delta, never by replaying them."""
+    return [sql_dir / name for name in STATEFUL_FILES]
+
+
+def replaceable_files(sql_dir: Path = SQL_DIR) -> list[Path]:
+    """Objects without data (functions, triggers, views, grants): a migration drops them all
+    (``DROP_REPLACEABLE_SQL``) and replays a frozen copy of these files."""
     return [
-        sql_dir / "schema.sql",
-        sql_dir / "config_keys.sql",
         *sorted((sql_dir / "functions").glob("*.sql")),
         sql_dir / "triggers.sql",
         sql_dir / "views.sql",
-        sql_dir / "queue.sql",
         sql_dir / "grants.sql",
     ]
 
 
-def concatenated_sql(sql_dir: Path = SQL_DIR) -> str:
-    """All of ``sql/`` as one script (what a migration freezes)."""
+def sql_build_files(sql_dir: Path = SQL_DIR) -> list[Path]:
+    """The files of ``sql/`` in the order that builds the schema."""
+    return [*stateful_files(sql_dir), *replaceable_files(sql_dir)]
+
+
+def _concatenate(paths: list[Path], sql_dir: Path) -> str:
     parts = []
-    for path in sql_build_files(sql_dir):
+    for path in paths:
         rel = path.relative_to(sql_dir)
         parts.append(f"-- >>> sql/{rel}\n{path.read_text()}\n")
     return "\n".join(parts)
+
+
+def concatenated_sql(sql_dir: Path = SQL_DIR) -> str:
+    """All of ``sql/`` as one script (what the first migration froze)."""
+    return _concatenate(sql_build_files(sql_dir), sql_dir)
+
+
+def replaceable_sql(sql_dir: Path = SQL_DIR) -> str:
+    """The replaceable set of ``sql/`` as one script (what a later migration freezes)."""
+    return _concatenate(replaceable_files(sql_dir), sql_dir)
+
+
+def frozen_sections(frozen_sql: str) -> dict[str, str]:
+    """Split a frozen script written by ``concatenated_sql`` back into its files
+    (``{"sql/functions/x.sql": text, ...}``), to replay part of an older revision."""
+    out: dict[str, str] = {}
+    marker = "-- >>> "
+    chunks = frozen_sql.split("\n" + marker)
+    head = chunks[0][len(marker):] if chunks[0].startswith(marker) else None
+    items = ([head] if head is not None else []) + chunks[1:]
+    for item in items:
+        name, _, body = item.partition("\n")
+        out[name.strip()] = body
+    return out
+
+
+# Drops every replaceable object of the heimdall schema and takes back the roles' table
+# privileges, whatever revision made them; frozen into each revision that replays a
+# replaceable set (a released copy never changes, so later edits here do not touch it).
+DROP_REPLACEABLE_SQL = """\
+-- Drop the replaceable set (views, triggers, functions) and the roles' privileges; the
+-- stateful objects (tables, rows, the queue) stay.
+DO $drop$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT c.oid::regclass AS v FROM pg_class c
+              WHERE c.relnamespace = 'heimdall'::regnamespace AND c.relkind IN ('v', 'm') LOOP
+        EXECUTE format('DROP VIEW IF EXISTS %s CASCADE', r.v);
+    END LOOP;
+    FOR r IN SELECT t.tgname, t.tgrelid::regclass AS rel FROM pg_trigger t
+               JOIN pg_class c ON c.oid = t.tgrelid
+              WHERE c.relnamespace = 'heimdall'::regnamespace AND NOT t.tgisinternal LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', r.tgname, r.rel);
+    END LOOP;
+    FOR r IN SELECT p.oid::regprocedure AS f FROM pg_proc p
+              WHERE p.pronamespace = 'heimdall'::regnamespace LOOP
+        EXECUTE format('DROP FUNCTION %s', r.f);
+    END LOOP;
+    FOR r IN SELECT rolname FROM pg_roles
+              WHERE rolname IN ('heimdall_reader', 'heimdall_worker', 'heimdall_admin') LOOP
+        EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA heimdall FROM %I', r.rolname);
+    END LOOP;
+END
+$drop$;
+"""
 
 
 def database_url(url: str | None = None) -> str:

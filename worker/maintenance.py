@@ -93,14 +93,16 @@ def collect_garbage(conn: psycopg.Connection, store: ObjectStore, grace_s: float
             doomed.append(obj.key)
         else:
             kept_young += 1
-    removed = 0 if dry_run else store.remove(doomed)
+    removed = 0
     if not dry_run:
+        if doomed:
+            # audited first: a role that may not record it deletes nothing
+            queries.run(conn, "record_object_deletion", dataset_id=None, action="gc", keys=doomed,
+                        detail=Jsonb({"grace_s": grace_s}))
+            removed = store.remove(doomed)
         for ds, row in deleted.items():
             if row["expired"] and ds not in seen_deleted:
                 queries.run(conn, "gc_mark_done", dataset_id=ds)
-        if doomed:
-            queries.run(conn, "audit", dataset_id=None, action="gc",
-                        detail=Jsonb({"removed": len(doomed), "grace_s": grace_s, "keys": doomed[:100]}))
     return {"listed": len(listing), "removed": removed, "would_remove": len(doomed),
             "kept_in_grace": kept_young, "dry_run": dry_run, "keys": doomed}
 

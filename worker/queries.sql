@@ -43,22 +43,22 @@ SELECT * FROM heimdall.request_progress WHERE dataset_id = %(dataset_id)s ORDER 
 SELECT * FROM heimdall.request_progress WHERE state NOT IN ('done', 'abandoned') ORDER BY created_at;
 
 -- name: claim_chunk
-SELECT * FROM heimdall.claim_chunk(%(worker_id)s, %(vt_s)s, %(max_reads)s);
+SELECT * FROM heimdall.claim_chunk(%(worker_id)s, %(vt_s)s, %(max_reads)s, %(generator_version)s);
 
 -- name: begin_chunk_commit
-SELECT heimdall.begin_chunk_commit(%(chunk_id)s) AS needed;
+SELECT heimdall.begin_chunk_commit(%(chunk_id)s, %(claim_token)s) AS needed;
 
 -- name: complete_chunk
-SELECT heimdall.complete_chunk(%(chunk_id)s, %(msg_id)s, %(generator_version)s) AS completed;
+SELECT heimdall.complete_chunk(%(chunk_id)s, %(claim_token)s, %(generator_version)s) AS completed;
 
 -- name: extend_chunk
-SELECT heimdall.extend_chunk(%(chunk_id)s, %(msg_id)s, %(vt_s)s) AS visible_at;
+SELECT heimdall.extend_chunk(%(chunk_id)s, %(claim_token)s, %(vt_s)s) AS visible_at;
 
 -- name: release_chunk
-SELECT heimdall.release_chunk(%(chunk_id)s, %(msg_id)s) AS released;
+SELECT heimdall.release_chunk(%(chunk_id)s, %(claim_token)s) AS released;
 
 -- name: fail_chunk
-SELECT heimdall.fail_chunk(%(chunk_id)s, %(msg_id)s, %(error)s, %(permanent)s, %(retry_in_s)s) AS state;
+SELECT heimdall.fail_chunk(%(chunk_id)s, %(claim_token)s, %(error)s, %(permanent)s, %(retry_in_s)s) AS state;
 
 -- name: retry_failed_chunks
 SELECT heimdall.retry_failed_chunks(%(dataset_id)s) AS retried;
@@ -73,8 +73,8 @@ SELECT heimdall.resume_request(%(request_id)s) AS resumed;
 SELECT * FROM heimdall.abandon_request(%(request_id)s);
 
 -- name: work_in_flight
--- Chunks not finished (pending, running) across all datasets: --until-idle waits for 0.
-SELECT count(*) AS open FROM heimdall.generation_chunks WHERE state IN ('pending', 'running');
+-- Running chunks + pending chunks with a live message, all datasets: --until-idle waits for 0.
+SELECT heimdall.work_in_flight() AS open;
 
 
 -- name: gc_deleted_datasets
@@ -82,7 +82,7 @@ SELECT dataset_id, object_prefix, deleted_at, deleted_at < now() - make_interval
   FROM heimdall.deleted_datasets WHERE gc_done_at IS NULL;
 
 -- name: gc_mark_done
-UPDATE heimdall.deleted_datasets SET gc_done_at = now() WHERE dataset_id = %(dataset_id)s;
+SELECT heimdall.mark_gc_done(%(dataset_id)s) AS marked;
 
 -- name: gc_live_datasets
 SELECT id::text AS dataset_id FROM heimdall.synthetic_datasets;
@@ -98,8 +98,12 @@ SELECT dataset_id::text AS dataset_id, first_idx, last_idx FROM heimdall.generat
 -- name: db_now
 SELECT now() AS now;
 
--- name: audit
-INSERT INTO heimdall.audit_log (dataset_id, action, detail) VALUES (%(dataset_id)s, %(action)s, %(detail)s);
+-- name: record_object_deletion
+-- Audit first, then delete: a refused call stops the tool before any object is gone.
+SELECT heimdall.record_object_deletion(%(dataset_id)s, %(action)s, %(keys)s, %(detail)s) AS audit_id;
+
+-- name: repair_queue
+SELECT heimdall.repair_queue(%(dataset_id)s) AS result;
 
 -- name: validate_dataset
 SELECT heimdall.validate_dataset(%(dataset_id)s, %(extra_issues)s, %(stuck_after_s)s) AS report;

@@ -37,7 +37,6 @@ IQ_COLUMNS: list[tuple[str, str]] = [
 ]
 
 
-
 def feature_rows(dataset_id, batch) -> Iterator[tuple]:
     """One tuple per sample, in FEATURE_COLUMNS order."""
     for k in range(len(batch)):
@@ -71,12 +70,21 @@ def iq_rows(dataset_id, batch, key: str, enc: EncodedChunk | StreamingChunk, sam
                enc.sha256[k], list(enc.shape), "complex64", int(sample_rate_hz))
 
 
-def copy_rows(conn: psycopg.Connection, table: str, columns: list[tuple[str, str]], rows) -> int:
-    """Binary COPY of ``rows`` into heimdall.<table> (identifiers from the constants above)."""
+# Workers never write the sample tables: they COPY into this session's staging tables,
+# which heimdall.begin_chunk_commit creates, and heimdall.complete_chunk moves the rows
+# after checking each lies in the claimed chunk. Their columns are
+# heimdall.staged_columns(<table>), which an integration test checks against the lists above.
+STAGE_FEATURES = "heimdall_stage_features"
+STAGE_IQ = "heimdall_stage_iq"
+
+
+def copy_rows(conn: psycopg.Connection, stage_table: str, columns: list[tuple[str, str]], rows) -> int:
+    """Binary COPY of ``rows`` into the staging table pg_temp.<stage_table> (identifiers from
+    the constants above)."""
     from psycopg import sql
 
-    stmt = sql.SQL("COPY heimdall.{} ({}) FROM STDIN (FORMAT BINARY)").format(
-        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns))
+    stmt = sql.SQL("COPY pg_temp.{} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(stage_table), sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns))
     n = 0
     with conn.cursor() as cur, cur.copy(stmt) as copy:
         copy.set_types([t for _, t in columns])

@@ -28,8 +28,23 @@ import psycopg
 
 from . import db, queries
 from .config import GenerationConfig
-from .errors import DatabaseUnavailable, HeimdallError, InvalidState, NotFound
-from .rows import FEATURE_COLUMNS, IQ_COLUMNS, copy_rows, feature_rows, iq_rows
+from .errors import (
+    ChunkAbandoned,
+    ClaimLost,
+    DatabaseUnavailable,
+    GeneratorMismatch,
+    HeimdallError,
+    NotFound,
+)
+from .rows import (
+    FEATURE_COLUMNS,
+    IQ_COLUMNS,
+    STAGE_FEATURES,
+    STAGE_IQ,
+    copy_rows,
+    feature_rows,
+    iq_rows,
+)
 from .storage import ObjectStore, StorageError, StreamingChunk, iq_object_key
 
 log = logging.getLogger("heimdall.worker")
@@ -85,8 +100,8 @@ def fault_point(name: str) -> None:
 class Heartbeat:
     """Extends the claim's visibility every vt/3 s from its own connection while a chunk runs."""
 
-    def __init__(self, url: str, chunk_id: int, msg_id: int, vt_s: int) -> None:
-        self.url, self.chunk_id, self.msg_id, self.vt_s = url, chunk_id, msg_id, vt_s
+    def __init__(self, url: str, chunk_id: int, claim_token: Any, vt_s: int) -> None:
+        self.url, self.chunk_id, self.claim_token, self.vt_s = url, chunk_id, claim_token, vt_s
         self.stop_evt = threading.Event()
         self.lost = False
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -97,8 +112,9 @@ class Heartbeat:
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
-                queries.one(conn, "extend_chunk", chunk_id=self.chunk_id, msg_id=self.msg_id, vt_s=self.vt_s)
-            except InvalidState:
+                queries.one(conn, "extend_chunk", chunk_id=self.chunk_id, claim_token=self.claim_token,
+                            vt_s=self.vt_s)
+            except (ClaimLost, ChunkAbandoned, NotFound):
                 self.lost = True      # someone else owns it now; our commit will find out
                 break
             except Exception as exc:  # keep beating; the commit path handles real failures
@@ -153,12 +169,28 @@ class Worker:
     def run(self, until_idle: bool = False, max_chunks: int | None = None) -> int:
         self.start()
         _log("worker_started", worker_id=self.s.worker_id, until_idle=until_idle, pid=os.getpid())
+        claim_failures = 0
         while not self.stop_requested:
             if max_chunks is not None and self.chunks_done >= max_chunks:
                 break
             try:
-                job = queries.one(self.conn, "claim_chunk", worker_id=self.s.worker_id,
-                                  vt_s=self.s.vt_s, max_reads=self.s.max_reads)
+                try:
+                    job = queries.one(self.conn, "claim_chunk", worker_id=self.s.worker_id,
+                                      vt_s=self.s.vt_s, max_reads=self.s.max_reads,
+                                      generator_version=self._generator_version())
+                    claim_failures = 0
+                except HeimdallError as exc:
+                    if isinstance(exc, DatabaseUnavailable):
+                        raise
+                    # claim_chunk settles every bad message itself; an error here is the
+                    # database's (a bug, a lock timeout, a broken install): keep serving,
+                    # with backoff, rather than let any one thing stop every worker.
+                    claim_failures += 1
+                    delay = min(0.5 * 2 ** min(claim_failures, 6), 30.0)
+                    _log("claim_error", error=str(exc).strip().splitlines()[0], sqlstate=exc.sqlstate,
+                         retry_in_s=delay)
+                    time.sleep(delay)
+                    continue
                 if job is None:
                     if until_idle and queries.one(self.conn, "work_in_flight")["open"] == 0:
                         break
@@ -174,7 +206,7 @@ class Worker:
                     # survives, the chunk is retried later and fails after max_reads with
                     # the error text on the chunk for admins.
                     _log("chunk_error", chunk_id=job["chunk_id"], error=str(exc).strip().splitlines()[0])
-                    self._fail(job["chunk_id"], job["msg_id"], f"worker error: {exc}", permanent=False)
+                    self._fail(job, f"worker error: {exc}", permanent=False)
             except DatabaseUnavailable as exc:
                 _log("db_lost", error=str(exc))
                 self.connect(deadline_s=self.s.db_retry_s)
@@ -188,11 +220,11 @@ class Worker:
         return 0
 
     def process(self, job: dict[str, Any]) -> None:
-        chunk_id, msg_id = job["chunk_id"], job["msg_id"]
+        chunk_id = job["chunk_id"]
         ds, first, last = str(job["dataset_id"]), job["first_idx"], job["last_idx"]
         t0 = time.monotonic()
         try:
-            with Heartbeat(self.s.database_url, chunk_id, msg_id, self.s.vt_s):
+            with Heartbeat(self.s.database_url, chunk_id, job["claim_token"], self.s.vt_s):
                 from .rf import GENERATOR_VERSION, GenerationError, generate_samples
 
                 cfg = GenerationConfig.from_normalized(job["config"])
@@ -207,12 +239,12 @@ class Worker:
                         batch = generate_samples(cfg, job["seed"], first, last - first + 1, want_iq=False)
                         t_gen = time.monotonic()
                 except GenerationError as exc:
-                    self._fail(chunk_id, msg_id, str(exc), permanent=True)
+                    self._fail(job, str(exc), permanent=True)
                     return
                 t_up = time.monotonic()
                 completed = self._commit(job, batch, key, enc, cfg.sample_rate_hz, GENERATOR_VERSION)
         except ShutdownNow:
-            self._release(chunk_id, msg_id)
+            self._release(job)
             raise
         t_end = time.monotonic()
         if completed:
@@ -292,19 +324,25 @@ class Worker:
         while True:
             try:
                 with self.conn.transaction():
-                    needed = queries.one(self.conn, "begin_chunk_commit", chunk_id=job["chunk_id"])["needed"]
+                    needed = queries.one(self.conn, "begin_chunk_commit", chunk_id=job["chunk_id"],
+                                         claim_token=job["claim_token"])["needed"]
                     if needed:
-                        copy_rows(self.conn, "measurement_features", FEATURE_COLUMNS,
+                        copy_rows(self.conn, STAGE_FEATURES, FEATURE_COLUMNS,
                                   _with_fault_after_first(feature_rows(ds, batch), "mid_copy"))
                         if key is not None:
-                            copy_rows(self.conn, "synthetic_iq_samples", IQ_COLUMNS,
+                            copy_rows(self.conn, STAGE_IQ, IQ_COLUMNS,
                                       iq_rows(ds, batch, key, enc, sample_rate_hz))
                     done = queries.one(self.conn, "complete_chunk", chunk_id=job["chunk_id"],
-                                       msg_id=job["msg_id"], generator_version=generator_version)
+                                       claim_token=job["claim_token"], generator_version=generator_version)
                 return bool(done["completed"])
-            except (NotFound, InvalidState) as exc:
-                # dataset deleted or chunk abandoned meanwhile: nothing to commit
-                _log("chunk_dropped", chunk_id=job["chunk_id"], reason=str(exc))
+            except (NotFound, ChunkAbandoned, ClaimLost) as exc:
+                # dataset deleted, chunk abandoned, or another worker holds it now: our
+                # rows are not wanted (generation is deterministic: theirs are the same)
+                _log("chunk_dropped", chunk_id=job["chunk_id"], reason=str(exc), sqlstate=exc.sqlstate)
+                return False
+            except GeneratorMismatch as exc:
+                # permanent: no retry of this worker can ever commit it
+                self._fail(job, f"generator version mismatch: {exc}", permanent=True)
                 return False
             except (psycopg.OperationalError, DatabaseUnavailable) as exc:
                 if time.monotonic() - start > self.s.db_retry_s:
@@ -318,19 +356,28 @@ class Worker:
                 _log("commit_retry", chunk_id=job["chunk_id"], error=str(exc).strip().splitlines()[0])
                 time.sleep(0.1)
 
-    def _fail(self, chunk_id: int, msg_id: int, error: str, permanent: bool) -> None:
-        state = queries.one(self.conn, "fail_chunk", chunk_id=chunk_id, msg_id=msg_id, error=error,
-                            permanent=permanent, retry_in_s=5)["state"]
-        _log("chunk_failed", chunk_id=chunk_id, error=error, state=state)
+    @staticmethod
+    def _generator_version() -> str:
+        from .rf import GENERATOR_VERSION
 
-    def _release(self, chunk_id: int, msg_id: int) -> None:
+        return GENERATOR_VERSION
+
+    def _fail(self, job: dict[str, Any], error: str, permanent: bool) -> None:
+        try:
+            state = queries.one(self.conn, "fail_chunk", chunk_id=job["chunk_id"], claim_token=job["claim_token"],
+                                error=error, permanent=permanent, retry_in_s=5)["state"]
+        except (ClaimLost, ChunkAbandoned, NotFound) as exc:
+            state = f"not ours any more ({exc.sqlstate})"
+        _log("chunk_failed", chunk_id=job["chunk_id"], error=error, state=state)
+
+    def _release(self, job: dict[str, Any]) -> None:
         try:
             if self.conn is None or self.conn.closed:
                 self.connect(deadline_s=5)
-            queries.one(self.conn, "release_chunk", chunk_id=chunk_id, msg_id=msg_id)
-            _log("chunk_released", chunk_id=chunk_id)
+            queries.one(self.conn, "release_chunk", chunk_id=job["chunk_id"], claim_token=job["claim_token"])
+            _log("chunk_released", chunk_id=job["chunk_id"])
         except Exception as exc:   # the visibility timeout will release it anyway
-            _log("release_failed", chunk_id=chunk_id, error=str(exc))
+            _log("release_failed", chunk_id=job["chunk_id"], error=str(exc))
 
 
 def concat_batches(batches: list[Any]) -> Any:

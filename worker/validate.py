@@ -150,6 +150,9 @@ def plan_repair(report: dict[str, Any], dataset_type: str) -> list[dict[str, Any
                           if i.get("first_idx") is not None and i["first_idx"] <= hi and i["last_idx"] >= lo})
         actions.append({"action": "regenerate", "first_idx": lo, "last_idx": hi, "count": hi - lo + 1,
                         "reason": ",".join(reasons)})
+    if "chunk_without_message" in kinds or "message_without_chunk" in kinds:
+        actions.append({"action": "repair_queue",
+                        "count": len(kinds.get("chunk_without_message", [])) + len(kinds.get("message_without_chunk", []))})
     if "stuck_chunks" in kinds:
         actions.append({"action": "release_stuck_chunks", "count": len(kinds["stuck_chunks"])})
     if "failed_chunks" in kinds:
@@ -182,10 +185,13 @@ def apply_repair(conn: psycopg.Connection, store: ObjectStore | None, dataset_id
             if a.get("age_s") is not None and a["age_s"] < grace_s:
                 a = {**a, "skipped": f"younger than the grace period ({grace_s} s)"}
             else:
+                # audited first: a role that may not record it deletes nothing
+                queries.run(conn, "record_object_deletion", dataset_id=dataset_id, action="delete_orphan",
+                            keys=[a["key"]], detail=Jsonb({"age_s": a.get("age_s")}))
                 store.remove([a["key"]])
-                queries.run(conn, "audit", dataset_id=dataset_id, action="delete_orphan",
-                            detail=Jsonb({"key": a["key"], "age_s": a.get("age_s")}))
                 a = {**a, "deleted": True}
+        elif kind == "repair_queue":
+            a = {**a, **queries.one(conn, "repair_queue", dataset_id=dataset_id)["result"]}
         done.append(a)
     return done
 

@@ -12,7 +12,7 @@ CREATE OR REPLACE FUNCTION heimdall.abandon_request(request_id uuid)
 RETURNS TABLE (first_idx integer, last_idx integer)
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     r           heimdall.generation_requests;
@@ -65,7 +65,7 @@ BEGIN
          WHERE c.id = old.id
         RETURNING old.msg_id)
     SELECT array_agg(u.msg_id) INTO v_msgs FROM upd u;
-    PERFORM pgmq.delete('heimdall_chunks', array_remove(v_msgs, NULL));
+    PERFORM pgmq.delete(heimdall.queue_name(), array_remove(v_msgs, NULL));
     UPDATE heimdall.synthetic_datasets x SET next_idx = v_from WHERE x.id = d.id;
     UPDATE heimdall.generation_requests x SET abandoned_at = now() WHERE x.id = r.id;
     INSERT INTO heimdall.audit_log (dataset_id, action, detail)

@@ -11,7 +11,7 @@ CREATE OR REPLACE FUNCTION heimdall.delete_dataset(dataset_id uuid)
 RETURNS boolean
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     d heimdall.synthetic_datasets;

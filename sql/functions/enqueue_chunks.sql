@@ -11,7 +11,7 @@ CREATE OR REPLACE FUNCTION heimdall.enqueue_chunks(chunk_ids bigint[])
 RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     v_msgs  jsonb[];
@@ -34,10 +34,10 @@ BEGIN
     END IF;
 
     -- send_batch returns ids but does not promise their order: match them back by payload.
-    SELECT array_agg(m) INTO v_ids FROM pgmq.send_batch('heimdall_chunks', v_msgs) AS m;
+    SELECT array_agg(m) INTO v_ids FROM pgmq.send_batch(heimdall.queue_name(), v_msgs) AS m;
     UPDATE heimdall.generation_chunks c
        SET msg_id = q.msg_id, updated_at = now()
-      FROM pgmq.q_heimdall_chunks q
+      FROM heimdall.queue_messages() q
      WHERE q.msg_id = ANY (v_ids) AND (q.message ->> 'chunk_id')::bigint = c.id;
     RETURN cardinality(v_ids);
 END;

@@ -15,7 +15,7 @@ CREATE OR REPLACE FUNCTION heimdall.enqueue_repair(dataset_id uuid, first_idx in
 RETURNS uuid
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     d           heimdall.synthetic_datasets;

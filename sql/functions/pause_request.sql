@@ -11,7 +11,7 @@ CREATE OR REPLACE FUNCTION heimdall.pause_request(request_id uuid)
 RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     v_msgs  bigint[];
@@ -34,7 +34,7 @@ BEGIN
         RAISE EXCEPTION 'request % has no pending chunks to pause', pause_request.request_id
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    PERFORM pgmq.delete('heimdall_chunks', array_remove(v_msgs, NULL));
+    PERFORM pgmq.delete(heimdall.queue_name(), array_remove(v_msgs, NULL));
     UPDATE heimdall.generation_chunks c SET msg_id = NULL
      WHERE c.request_id = pause_request.request_id AND c.state = 'paused';
     UPDATE heimdall.generation_requests r SET paused_at = now() WHERE r.id = pause_request.request_id;

@@ -1,30 +1,28 @@
--- heimdall.release_chunk(chunk_id bigint, msg_id bigint) -> boolean
+-- heimdall.release_chunk(chunk_id bigint, claim_token uuid) -> boolean
 --
 -- Purpose: give a claimed chunk back untouched (worker shutting down): running -> pending
---   and its message visible again at once.
--- Parameters: chunk_id, msg_id - the claim.
--- Returns: true if released; false if the claim was already gone (done/paused/other msg).
--- Errors: none for a lost claim (shutdown must not fail). Locks: the chunk row.
-CREATE OR REPLACE FUNCTION heimdall.release_chunk(chunk_id bigint, msg_id bigint)
+--   and its message visible again at once; the token is void afterwards.
+-- Parameters: chunk_id, claim_token - the claim.
+-- Returns: true.
+-- Errors: P0002 unknown chunk; HS002 chunk abandoned; HS001 claim lost (nothing to give
+--   back: the worker may just exit). Locks: the chunk row.
+CREATE OR REPLACE FUNCTION heimdall.release_chunk(chunk_id bigint, claim_token uuid)
 RETURNS boolean
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
-    v_id bigint;
+    ch heimdall.generation_chunks;
 BEGIN
+    ch := heimdall.lock_claimed_chunk(release_chunk.chunk_id, release_chunk.claim_token);
     UPDATE heimdall.generation_chunks c
-       SET state = 'pending', claimed_by = NULL, visible_at = now(), updated_at = now()
-     WHERE c.id = release_chunk.chunk_id AND c.msg_id = release_chunk.msg_id AND c.state = 'running'
-    RETURNING c.id INTO v_id;
-    IF v_id IS NULL THEN
-        RETURN false;
-    END IF;
-    PERFORM pgmq.set_vt('heimdall_chunks', release_chunk.msg_id, 0);
+       SET state = 'pending', claimed_by = NULL, claim_token = NULL, visible_at = now(), updated_at = now()
+     WHERE c.id = ch.id;
+    PERFORM pgmq.set_vt(heimdall.queue_name(), ch.msg_id, 0);
     RETURN true;
 END;
 $$;
 
-COMMENT ON FUNCTION heimdall.release_chunk(bigint, bigint) IS
+COMMENT ON FUNCTION heimdall.release_chunk(bigint, uuid) IS
     'Worker: hand a claimed chunk back (message visible again at once).';

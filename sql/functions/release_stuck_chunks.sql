@@ -10,7 +10,7 @@ CREATE OR REPLACE FUNCTION heimdall.release_stuck_chunks(dataset_id uuid, stuck_
 RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     v_msgs bigint[];
@@ -25,7 +25,7 @@ BEGIN
     END IF;
     WITH upd AS (
         UPDATE heimdall.generation_chunks c
-           SET state = 'pending', claimed_by = NULL, visible_at = now(), updated_at = now()
+           SET state = 'pending', claimed_by = NULL, claim_token = NULL, visible_at = now(), updated_at = now()
          WHERE c.dataset_id = release_stuck_chunks.dataset_id AND c.state = 'running'
            AND c.visible_at < now() - make_interval(secs => stuck_after_s)
         RETURNING c.id, c.msg_id)
@@ -33,7 +33,7 @@ BEGIN
     IF v_ids IS NULL THEN
         RETURN 0;
     END IF;
-    PERFORM pgmq.set_vt('heimdall_chunks', array_remove(v_msgs, NULL), 0);
+    PERFORM pgmq.set_vt(heimdall.queue_name(), array_remove(v_msgs, NULL), 0);
     INSERT INTO heimdall.audit_log (dataset_id, action, detail)
     VALUES (release_stuck_chunks.dataset_id, 'release_stuck_chunks', jsonb_build_object('chunks', to_jsonb(v_ids)));
     RETURN cardinality(v_ids);

@@ -8,7 +8,7 @@ CREATE OR REPLACE FUNCTION heimdall.repair_num_samples(dataset_id uuid)
 RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     v_before integer;

@@ -9,7 +9,7 @@ CREATE OR REPLACE FUNCTION heimdall.retry_failed_chunks(dataset_id uuid)
 RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     v_ids bigint[];

@@ -7,7 +7,7 @@ CREATE OR REPLACE FUNCTION heimdall.tg_datasets_before_delete()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     v_msgs bigint[];
@@ -15,7 +15,7 @@ BEGIN
     SELECT array_agg(c.msg_id) INTO v_msgs FROM heimdall.generation_chunks c
      WHERE c.dataset_id = OLD.id AND c.msg_id IS NOT NULL;
     IF v_msgs IS NOT NULL THEN
-        PERFORM pgmq.delete('heimdall_chunks', v_msgs);
+        PERFORM pgmq.delete(heimdall.queue_name(), v_msgs);
     END IF;
     INSERT INTO heimdall.deleted_datasets (dataset_id, name, dataset_type, object_prefix)
     VALUES (OLD.id, OLD.name, OLD.dataset_type, 'datasets/' || OLD.id || '/')

@@ -3,14 +3,15 @@
 -- Purpose: keep what defines a dataset immutable and its counters honest, for every
 --   client: id, dataset_type, config, seed, config_version, created_* never change;
 --   generator_version is set once; num_samples changes only through the feature-row
---   triggers (or to the true feature count, which is what repair does); next_idx only
+--   triggers (proved by a secret marker, not by trigger depth) or to the true feature
+--   count, which is what repair does; next_idx only
 --   grows, except when abandon_request gives back a tail that holds no rows and no live
 --   chunk. Errors: 23514 check_violation naming the dataset and column.
 CREATE OR REPLACE FUNCTION heimdall.tg_datasets_guard()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     v_count bigint;
@@ -27,8 +28,12 @@ BEGIN
         RAISE EXCEPTION 'dataset %: generator_version is % and cannot change', OLD.id, OLD.generator_version
             USING ERRCODE = 'check_violation';
     END IF;
-    -- Depth 1 = a client statement; deeper = the feature-row counting trigger.
-    IF NEW.num_samples IS DISTINCT FROM OLD.num_samples AND pg_trigger_depth() <= 1 THEN
+    -- Only the feature-row counting trigger may move num_samples without a recount: it
+    -- alone knows the secret it puts in the transaction-local heimdall.count_key (see
+    -- tg_features_counted). Anything else, from any depth, must set the true count.
+    IF NEW.num_samples IS DISTINCT FROM OLD.num_samples
+       AND coalesce(current_setting('heimdall.count_key', true), '') IS DISTINCT FROM
+           (SELECT k.key FROM heimdall.trust_key k) THEN
         SELECT count(*) INTO v_count FROM heimdall.measurement_features f WHERE f.dataset_id = OLD.id;
         IF NEW.num_samples <> v_count THEN
             RAISE EXCEPTION 'dataset %: num_samples can only equal the number of feature rows (%), not %',

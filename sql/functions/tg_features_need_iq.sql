@@ -9,7 +9,7 @@ CREATE OR REPLACE FUNCTION heimdall.tg_features_need_iq()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM heimdall.synthetic_datasets d

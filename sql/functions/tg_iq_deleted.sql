@@ -8,7 +8,7 @@ CREATE OR REPLACE FUNCTION heimdall.tg_iq_deleted()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM heimdall.measurement_features f

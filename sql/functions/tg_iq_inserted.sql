@@ -7,7 +7,7 @@ CREATE OR REPLACE FUNCTION heimdall.tg_iq_inserted()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     v_id uuid;

@@ -6,7 +6,7 @@
 CREATE OR REPLACE FUNCTION heimdall.tg_sample_key_immutable()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 BEGIN
     IF NEW.dataset_id IS DISTINCT FROM OLD.dataset_id OR NEW.sample_idx IS DISTINCT FROM OLD.sample_idx THEN

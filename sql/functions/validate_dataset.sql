@@ -11,7 +11,10 @@
 --             row, no chunk working on it); from the object store: missing_object,
 --             object_too_short, corrupt_sample, corrupt_object
 --   warning:  failed_chunks, stuck_chunks (running, visibility timeout passed more than
---             stuck_after_s ago), orphan_object (from the object store)
+--             stuck_after_s ago), chunk_without_message (a pending/running chunk whose
+--             queue message is gone: no worker would ever take it), message_without_chunk
+--             (a queue message of this dataset that no live chunk owns), orphan_object
+--             (from the object store)
 -- Status: critical if any critical issue, else warning if any warning, else healthy.
 -- Parameters: dataset_id; extra_issues - JSON array of issues in the same shape;
 --   stuck_after_s - grace after a claim's visibility timeout (>= 0, default 600).
@@ -23,7 +26,7 @@ CREATE OR REPLACE FUNCTION heimdall.validate_dataset(dataset_id uuid, extra_issu
 RETURNS jsonb
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     d           heimdall.synthetic_datasets;
@@ -139,6 +142,28 @@ BEGIN
           FROM heimdall.generation_chunks c
          WHERE c.dataset_id = d.id AND c.state = 'running'
            AND c.visible_at < now() - make_interval(secs => stuck_after_s)), '[]');
+
+    -- Chunks and queue messages must agree: a live chunk without its message is never
+    -- picked up (and --until-idle would not wait for it); a message no live chunk owns is
+    -- noise. Both are warnings, fixed by repair_queue (repair --apply).
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_agg(jsonb_build_object('kind', 'chunk_without_message', 'severity', 'warning',
+                   'first_idx', c.first_idx, 'last_idx', c.last_idx, 'count', c.last_idx - c.first_idx + 1,
+                   'chunk_id', c.id,
+                   'detail', format('chunk %s is %s but its queue message %s is gone', c.id, c.state,
+                                    coalesce(c.msg_id::text, '(none)'))) ORDER BY c.first_idx)
+          FROM heimdall.generation_chunks c
+         WHERE c.dataset_id = d.id AND c.state IN ('pending', 'running')
+           AND (c.msg_id IS NULL OR c.msg_id NOT IN (SELECT q.msg_id FROM heimdall.queue_messages() q))), '[]');
+    v_issues := v_issues || coalesce((
+        SELECT jsonb_agg(jsonb_build_object('kind', 'message_without_chunk', 'severity', 'warning',
+                   'msg_id', q.msg_id, 'count', 1,
+                   'detail', format('queue message %s (%s) belongs to no live chunk', q.msg_id, left(q.message::text, 200)))
+                   ORDER BY q.msg_id)
+          FROM heimdall.queue_messages() q
+         WHERE q.message ->> 'dataset_id' = d.id::text
+           AND NOT EXISTS (SELECT 1 FROM heimdall.generation_chunks c
+                            WHERE c.msg_id = q.msg_id AND c.state IN ('pending', 'running'))), '[]');
 
     v_issues := v_issues || coalesce(extra_issues, '[]');
     v_status := CASE

@@ -7,7 +7,7 @@ import pytest
 from psycopg import errors as pgerr
 from psycopg.types.json import Jsonb
 
-from tests.helpers import fill_pending_chunks, insert_samples
+from tests.helpers import commit_chunk, fill_pending_chunks, insert_samples
 
 
 def create(conn, n=0, chunk_size=100, name="ds"):
@@ -15,9 +15,14 @@ def create(conn, n=0, chunk_size=100, name="ds"):
                         (name, Jsonb({"chunk_size": chunk_size}), n)).fetchone()[0]
 
 
-def claim(conn, vt=60, max_reads=5):
-    return conn.execute("SELECT chunk_id, msg_id, first_idx, last_idx, attempt "
-                        "FROM heimdall.claim_chunk('w', %s, %s)", (vt, max_reads)).fetchone()
+def claim(conn, vt=60, max_reads=5, version="test"):
+    """(chunk_id, claim_token, first_idx, last_idx, attempt) or None."""
+    return conn.execute("SELECT chunk_id, claim_token, first_idx, last_idx, attempt "
+                        "FROM heimdall.claim_chunk('w', %s, %s, %s)", (vt, max_reads, version)).fetchone()
+
+
+def msg_of(conn, chunk_id):
+    return conn.execute("SELECT msg_id FROM heimdall.generation_chunks WHERE id = %s", (chunk_id,)).fetchone()[0]
 
 
 def chunk_state(conn, chunk_id):
@@ -26,7 +31,8 @@ def chunk_state(conn, chunk_id):
 
 def test_claim_returns_dataset_and_marks_running(conn):
     ds = create(conn, n=10)
-    row = conn.execute("SELECT * FROM heimdall.claim_chunk('w1', 30, 5)").fetchone()
+    row = conn.execute("SELECT * FROM heimdall.claim_chunk('w1', 30, 5, 'test')").fetchone()
+    assert row[1] is not None                         # the claim token
     assert row[2] == ds and row[3] == "iq_raw" and row[4] == "generate" and row[5:7] == (0, 9)
     assert row[7] == 1 and row[8]["chunk_size"] == 100 and row[9] == 1
     assert chunk_state(conn, row[0]) == "running"
@@ -47,7 +53,8 @@ def test_malformed_and_unknown_messages_are_archived_with_an_error(conn):
 
 def test_chunk_failed_after_max_reads_and_retry_reenqueues(conn):
     ds = create(conn, n=5)
-    chunk_id, msg_id, *_ = claim(conn, max_reads=2)
+    chunk_id, _token, *_ = claim(conn, max_reads=2)
+    msg_id = msg_of(conn, chunk_id)
     for _ in range(2):   # the worker "dies": make the message visible again at once
         conn.execute("SELECT pgmq.set_vt('heimdall_chunks', %s, 0)", (msg_id,))
         got = claim(conn, max_reads=2)
@@ -61,34 +68,45 @@ def test_chunk_failed_after_max_reads_and_retry_reenqueues(conn):
     assert conn.execute("SELECT num_samples FROM heimdall.synthetic_datasets WHERE id = %s", (ds,)).fetchone()[0] == 5
 
 
-def test_fail_release_extend_guarded_by_claim(conn):
+def test_fail_release_extend_guarded_by_claim_token(conn):
     create(conn, n=5)
-    chunk_id, msg_id, *_ = claim(conn)
-    vt = conn.execute("SELECT heimdall.extend_chunk(%s, %s, 120)", (chunk_id, msg_id)).fetchone()[0]
+    chunk_id, token, *_ = claim(conn)
+    vt = conn.execute("SELECT heimdall.extend_chunk(%s, %s, 120)", (chunk_id, token)).fetchone()[0]
     assert vt is not None
-    with pytest.raises(pgerr.ObjectNotInPrerequisiteState, match="claim lost"):
-        conn.execute("SELECT heimdall.extend_chunk(%s, %s, 120)", (chunk_id, msg_id + 1000))
-    assert conn.execute("SELECT heimdall.release_chunk(%s, %s)", (chunk_id, msg_id)).fetchone()[0] is True
+    forged = "00000000-0000-4000-8000-000000000000"
+    for sql in ("SELECT heimdall.extend_chunk(%s, %s, 120)", "SELECT heimdall.release_chunk(%s, %s)",
+                "SELECT heimdall.fail_chunk(%s, %s, 'x', true, 0)", "SELECT heimdall.begin_chunk_commit(%s, %s)",
+                "SELECT heimdall.complete_chunk(%s, %s, 'test')"):
+        with pytest.raises(psycopg.Error, match="claim lost") as exc:
+            conn.execute(sql, (chunk_id, forged))
+        assert exc.value.sqlstate == "HS001", sql
+    assert chunk_state(conn, chunk_id) == "running"
+    assert conn.execute("SELECT heimdall.release_chunk(%s, %s)", (chunk_id, token)).fetchone()[0] is True
     assert chunk_state(conn, chunk_id) == "pending"
-    chunk_id2, msg_id2, *_ = claim(conn)       # visible again at once
-    assert (chunk_id2, msg_id2) == (chunk_id, msg_id)
-    assert conn.execute("SELECT heimdall.fail_chunk(%s, %s, 'boom', true, 0)", (chunk_id, msg_id)).fetchone()[0] == "failed"
-    assert conn.execute("SELECT heimdall.fail_chunk(%s, %s, 'again', true, 0)", (chunk_id, msg_id)).fetchone()[0] is None
+    with pytest.raises(psycopg.Error, match="claim lost"):       # a released token is void
+        conn.execute("SELECT heimdall.extend_chunk(%s, %s, 120)", (chunk_id, token))
+    chunk_id2, token2, *_ = claim(conn)       # visible again at once, under a new token
+    assert chunk_id2 == chunk_id and token2 != token
+    assert conn.execute("SELECT heimdall.fail_chunk(%s, %s, 'boom', true, 0)", (chunk_id, token2)).fetchone()[0] == "failed"
+    with pytest.raises(psycopg.Error, match="claim lost"):
+        conn.execute("SELECT heimdall.fail_chunk(%s, %s, 'again', true, 0)", (chunk_id, token2))
     assert claim(conn) is None
 
 
 def test_complete_requires_all_rows_and_is_idempotent(conn):
     ds = create(conn, n=10)
-    chunk_id, msg_id, *_ = claim(conn)
+    chunk_id, token, *_ = claim(conn)
     with pytest.raises(pgerr.CheckViolation, match="5 of 10 feature rows present"):
         with conn.transaction():
-            insert_samples(conn, ds, 0, 4)
-            conn.execute("SELECT heimdall.complete_chunk(%s, %s, 'v1')", (chunk_id, msg_id))
-    with conn.transaction():
-        insert_samples(conn, ds, 0, 9)
-        assert conn.execute("SELECT heimdall.complete_chunk(%s, %s, 'v1')", (chunk_id, msg_id)).fetchone()[0]
-    assert conn.execute("SELECT heimdall.complete_chunk(%s, %s, 'v1')", (chunk_id, msg_id)).fetchone()[0] is False
-    assert conn.execute("SELECT heimdall.begin_chunk_commit(%s)", (chunk_id,)).fetchone()[0] is False
+            conn.execute("SELECT heimdall.begin_chunk_commit(%s, %s)", (chunk_id, token))
+            insert_samples(conn, ds, 0, 4, staged=True)
+            conn.execute("SELECT heimdall.complete_chunk(%s, %s, 'v1')", (chunk_id, token))
+    with pytest.raises(pgerr.ObjectNotInPrerequisiteState, match="begin_chunk_commit first"):
+        with psycopg.connect(conn.info.dsn) as fresh:    # a session that never began a commit
+            fresh.execute("SELECT heimdall.complete_chunk(%s, %s, 'v1')", (chunk_id, token))
+    assert commit_chunk(conn, chunk_id, token, ds, 0, 9, generator_version="v1") is True
+    assert conn.execute("SELECT heimdall.begin_chunk_commit(%s, %s)", (chunk_id, token)).fetchone()[0] is False
+    assert commit_chunk(conn, chunk_id, token, ds, 0, 9, generator_version="v1") is False
     assert conn.execute("SELECT num_samples, generator_version FROM heimdall.synthetic_datasets WHERE id = %s",
                         (ds,)).fetchone() == (10, "v1")
 
@@ -97,8 +115,23 @@ def test_rows_from_another_generator_version_refused(conn):
     ds = create(conn, n=20, chunk_size=10)
     fill_pending_chunks(conn, generator_version="v1")
     conn.execute("SELECT heimdall.expand_dataset(%s, 10)", (ds,))
-    with pytest.raises(pgerr.ObjectNotInPrerequisiteState, match="generated by generator v1, this worker runs v2"):
-        fill_pending_chunks(conn, generator_version="v2")
+    # refused up front: claim_chunk fails the chunk for good, naming both versions
+    assert claim(conn, version="v2") is None
+    err = conn.execute("SELECT state, last_error FROM heimdall.generation_chunks WHERE first_idx = 20").fetchone()
+    assert err[0] == "failed" and "generated by v1" in err[1] and "runs v2" in err[1]
+    assert conn.execute("SELECT count(*) FROM pgmq.q_heimdall_chunks").fetchone()[0] == 0
+
+
+def test_complete_refuses_another_generator_version(conn):
+    """Two workers of different versions claimed chunks of a new dataset before either
+    committed: the second commit is refused with HS003."""
+    ds = create(conn, n=20, chunk_size=10)
+    a = claim(conn, version="v1")
+    b = claim(conn, version="v2")
+    assert commit_chunk(conn, a[0], a[1], ds, a[2], a[3], generator_version="v1")
+    with pytest.raises(psycopg.Error, match="generated by generator v1, this worker runs v2") as exc:
+        commit_chunk(conn, b[0], b[1], ds, b[2], b[3], generator_version="v2")
+    assert exc.value.sqlstate == "HS003"
 
 
 def test_pause_resume_abandon_tail_only(conn):
@@ -115,15 +148,8 @@ def test_pause_resume_abandon_tail_only(conn):
         conn.execute("SELECT heimdall.abandon_request(%s)", (first_req,))
     assert conn.execute("SELECT heimdall.resume_request(%s)", (req,)).fetchone()[0] == 3
     # finish one chunk of the second request, then pause the rest: 40..59 are the tail
-    assert claim(conn) is not None
-    conn.execute("UPDATE heimdall.generation_chunks SET state = 'pending' WHERE state = 'running'")
-    c_id, m_id, first, last, _ = conn.execute(
-        "SELECT c.id, c.msg_id, c.first_idx, c.last_idx, 0 FROM heimdall.generation_chunks c "
-        "WHERE c.request_id = %s ORDER BY first_idx LIMIT 1", (req,)).fetchone()
-    with conn.transaction():
-        conn.execute("SELECT heimdall.begin_chunk_commit(%s)", (c_id,))
-        insert_samples(conn, ds, first, last)
-        conn.execute("SELECT heimdall.complete_chunk(%s, %s, 'test')", (c_id, m_id))
+    c_id, token, first, last, _ = claim(conn)
+    commit_chunk(conn, c_id, token, ds, first, last)
     conn.execute("SELECT heimdall.pause_request(%s)", (req,))
     assert conn.execute("SELECT * FROM heimdall.abandon_request(%s)", (req,)).fetchone() == (40, 59)
     assert conn.execute("SELECT next_idx, num_samples FROM heimdall.synthetic_datasets WHERE id = %s",
@@ -170,7 +196,7 @@ def test_roles(conn, db_url):
         with psycopg.connect(reader_url, autocommit=True) as r:
             assert r.execute("SELECT num_samples FROM heimdall.dataset_health").fetchone()[0] == 5
             with pytest.raises(pgerr.InsufficientPrivilege):
-                r.execute("SELECT * FROM heimdall.claim_chunk('r', 30, 5)")
+                r.execute("SELECT * FROM heimdall.claim_chunk('r', 30, 5, 'test')")
             with pytest.raises(pgerr.InsufficientPrivilege):
                 r.execute("DELETE FROM heimdall.measurement_features")
     finally:

@@ -125,18 +125,20 @@ def test_rolled_back_reservation_leaves_no_gap(conn, connect):
 
 def test_two_workers_completing_the_same_chunk_commit_once(conn, connect):
     ds = create(conn, n=10)
-    chunk_id, msg_id = conn.execute("SELECT chunk_id, msg_id FROM heimdall.claim_chunk('w1', 60, 5)").fetchone()
+    # one claim, two sessions committing it (a worker retrying its commit after losing the
+    # connection while the first attempt still runs on the server)
+    chunk_id, token = conn.execute("SELECT chunk_id, claim_token FROM heimdall.claim_chunk('w1', 60, 5, 'test')").fetchone()
     a, b = connect(autocommit=False), connect(autocommit=False)
-    assert a.execute("SELECT heimdall.begin_chunk_commit(%s)", (chunk_id,)).fetchone()[0] is True
-    insert_samples(a, ds, 0, 9)
+    assert a.execute("SELECT heimdall.begin_chunk_commit(%s, %s)", (chunk_id, token)).fetchone()[0] is True
+    insert_samples(a, ds, 0, 9, staged=True)
     result = {}
 
     def other() -> None:
-        needed = b.execute("SELECT heimdall.begin_chunk_commit(%s)", (chunk_id,)).fetchone()[0]
+        needed = b.execute("SELECT heimdall.begin_chunk_commit(%s, %s)", (chunk_id, token)).fetchone()[0]
         if needed:
-            insert_samples(b, ds, 0, 9)
+            insert_samples(b, ds, 0, 9, staged=True)
         result["completed"] = b.execute("SELECT heimdall.complete_chunk(%s, %s, 'test')",
-                                        (chunk_id, msg_id)).fetchone()[0]
+                                        (chunk_id, token)).fetchone()[0]
         result["needed"] = needed
         b.commit()
 
@@ -144,7 +146,7 @@ def test_two_workers_completing_the_same_chunk_commit_once(conn, connect):
     t.start()
     t.join(0.3)
     assert t.is_alive()                      # blocked on the chunk lock
-    assert a.execute("SELECT heimdall.complete_chunk(%s, %s, 'test')", (chunk_id, msg_id)).fetchone()[0] is True
+    assert a.execute("SELECT heimdall.complete_chunk(%s, %s, 'test')", (chunk_id, token)).fetchone()[0] is True
     a.commit()
     t.join(10)
     assert result == {"needed": False, "completed": False}
@@ -268,16 +270,18 @@ UNKNOWN = "00000000-0000-0000-0000-000000000000"
     ("SELECT heimdall.pause_request(%s)", (UNKNOWN,), "P0002", f"request {UNKNOWN} does not exist"),
     ("SELECT heimdall.resume_request(%s)", (UNKNOWN,), "P0002", "does not exist"),
     ("SELECT heimdall.abandon_request(%s)", (UNKNOWN,), "P0002", "does not exist"),
-    ("SELECT heimdall.begin_chunk_commit(%s)", (424242,), "P0002", "chunk 424242 does not exist"),
-    ("SELECT heimdall.complete_chunk(%s, 1, 'v')", (424242,), "P0002", "chunk 424242 does not exist"),
+    ("SELECT heimdall.begin_chunk_commit(%s, gen_random_uuid())", (424242,), "P0002", "chunk 424242 does not exist"),
+    ("SELECT heimdall.complete_chunk(%s, gen_random_uuid(), 'v')", (424242,), "P0002", "chunk 424242 does not exist"),
     ("SELECT heimdall.create_dataset(%s, 'iq_raw')", ("",), "22023", "name must be 1 to 200"),
     ("SELECT heimdall.create_dataset(%s, 'iq_raw')", ("x" * 201,), "22023", "name must be 1 to 200"),
     ("SELECT heimdall.create_dataset('a', %s)", ("raw",), "22023", "dataset_type must be"),
     ("SELECT heimdall.create_dataset('a', %s)", (None,), "22023", "dataset_type must be"),
     ("SELECT heimdall.create_dataset('a', 'iq_raw', '{}', NULL, %s)", (-1,), "22023", "num_samples must be >= 0"),
-    ("SELECT heimdall.create_dataset('a', 'iq_raw', '{}', NULL, %s)", (10_000_001,), "22003", "too large"),
-    ("SELECT heimdall.claim_chunk('w', %s, 5)", (0,), "22023", "vt_s must be"),
-    ("SELECT heimdall.claim_chunk('w', 30, %s)", (0,), "22023", "max_reads must be"),
+    ("SELECT heimdall.create_dataset('a', 'iq_raw', '{}', NULL, %s)", (10_000_001,), "22003",
+     "num_samples must be <= 10000000"),
+    ("SELECT heimdall.claim_chunk('w', %s, 5, 'v')", (0,), "22023", "vt_s must be"),
+    ("SELECT heimdall.claim_chunk('w', 30, %s, 'v')", (0,), "22023", "max_reads must be"),
+    ("SELECT heimdall.claim_chunk('w', 30, 5, %s)", (None,), "22023", "generator_version must be"),
 ])
 def test_bad_input_raises_named_error(conn, sql, args, sqlstate, message):
     with pytest.raises(psycopg.Error, match=message) as exc:
@@ -292,7 +296,7 @@ def test_bad_counts(conn, fn, n, sqlstate):
     with pytest.raises(psycopg.Error) as exc:
         conn.execute(f"SELECT heimdall.{fn}(%s, %s)", (ds, n))
     assert exc.value.sqlstate == sqlstate
-    assert "n = " in str(exc.value) or "positive number" in str(exc.value)
+    assert "n (samples) must be" in str(exc.value)
 
 
 def test_counter_overflow_is_an_error(conn):
