@@ -29,10 +29,11 @@ END
 $$;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA heimdall FROM PUBLIC, heimdall_reader, heimdall_worker, heimdall_admin;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA heimdall FROM PUBLIC, heimdall_reader, heimdall_worker, heimdall_admin;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA heimdall FROM PUBLIC, heimdall_reader, heimdall_worker, heimdall_admin;
 -- Functions a later migration creates are not executable by PUBLIC until granted here.
-ALTER DEFAULT PRIVILEGES IN SCHEMA heimdall REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+-- (PostgreSQL grants EXECUTE to PUBLIC by a global default that a per-schema default
+-- cannot take back, so this is the owner's global default in this database.)
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA heimdall TO heimdall_reader, heimdall_worker, heimdall_admin;
 

@@ -61,13 +61,17 @@ def commit_chunk(conn: psycopg.Connection, chunk_id, token, ds, first: int, last
                             (chunk_id, token, generator_version)).fetchone()[0]
 
 
-def fill_pending_chunks(conn: psycopg.Connection, iq: bool = True, generator_version: str = "test") -> int:
-    """Claim every queued chunk and commit fake rows for it, as workers do. Returns chunks done."""
+def fill_pending_chunks(conn: psycopg.Connection, iq: bool | None = None, generator_version: str = "test") -> int:
+    """Claim every queued chunk and commit fake rows for it, as workers do (IQ rows for
+    iq_raw datasets unless ``iq`` says otherwise). Returns chunks done."""
     done = 0
     while True:
-        row = claim(conn, generator_version)
+        with conn.transaction():
+            row = conn.execute("SELECT chunk_id, claim_token, dataset_id, first_idx, last_idx, dataset_type "
+                               "FROM heimdall.claim_chunk('t', 60, 5, %s)", (generator_version,)).fetchone()
         if row is None:
             return done
-        chunk_id, token, ds, first, last = row
-        commit_chunk(conn, chunk_id, token, ds, first, last, iq=iq, generator_version=generator_version)
+        chunk_id, token, ds, first, last, dataset_type = row
+        with_iq = dataset_type == "iq_raw" if iq is None else iq
+        commit_chunk(conn, chunk_id, token, ds, first, last, iq=with_iq, generator_version=generator_version)
         done += 1

@@ -3,5 +3,5 @@
 DROP TABLE heimdall.trust_key;
 ALTER TABLE heimdall.synthetic_datasets DROP CONSTRAINT synthetic_datasets_name_printable;
 ALTER TABLE heimdall.generation_chunks DROP COLUMN claim_token;
--- 0002's grants.sql revoked EXECUTE from PUBLIC by default in the schema; 0001 did not.
-ALTER DEFAULT PRIVILEGES IN SCHEMA heimdall GRANT EXECUTE ON FUNCTIONS TO PUBLIC;
+-- 0002's grants.sql revoked the owner's default EXECUTE for PUBLIC; 0001 did not.
+ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO PUBLIC;

@@ -1008,7 +1008,7 @@ COMMENT ON FUNCTION heimdall.mark_gc_done(uuid) IS
 CREATE OR REPLACE FUNCTION heimdall.normalize_config(config jsonb DEFAULT '{}')
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     k           record;
@@ -2428,10 +2428,11 @@ END
 $$;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA heimdall FROM PUBLIC, heimdall_reader, heimdall_worker, heimdall_admin;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA heimdall FROM PUBLIC, heimdall_reader, heimdall_worker, heimdall_admin;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA heimdall FROM PUBLIC, heimdall_reader, heimdall_worker, heimdall_admin;
 -- Functions a later migration creates are not executable by PUBLIC until granted here.
-ALTER DEFAULT PRIVILEGES IN SCHEMA heimdall REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+-- (PostgreSQL grants EXECUTE to PUBLIC by a global default that a per-schema default
+-- cannot take back, so this is the owner's global default in this database.)
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA heimdall TO heimdall_reader, heimdall_worker, heimdall_admin;
 

@@ -14,7 +14,7 @@
 CREATE OR REPLACE FUNCTION heimdall.normalize_config(config jsonb DEFAULT '{}')
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, heimdall
+SET search_path = pg_catalog, heimdall, pg_temp
 AS $$
 DECLARE
     k           record;

@@ -9,6 +9,7 @@ import sys
 
 import psycopg
 
+from tests.helpers import fill_pending_chunks, insert_samples
 from worker import db
 
 FINGERPRINT = {
@@ -41,6 +42,13 @@ FINGERPRINT = {
         SELECT objoid::regclass::text, objsubid, description FROM pg_description d
           JOIN pg_class c ON c.oid = d.objoid WHERE c.relnamespace = 'heimdall'::regnamespace
          ORDER BY 1, 2""",
+    "column_privileges": """
+        SELECT a.attrelid::regclass::text, a.attname, a.attacl::text FROM pg_attribute a
+          JOIN pg_class c ON c.oid = a.attrelid
+         WHERE c.relnamespace = 'heimdall'::regnamespace AND a.attacl IS NOT NULL ORDER BY 1, 2""",
+    "default_privileges": """
+        SELECT defaclrole::regrole::text, defaclnamespace::regnamespace::text, defaclobjtype, defaclacl::text
+          FROM pg_default_acl ORDER BY 1, 2, 3""",
     "config_keys": "SELECT * FROM heimdall.config_keys ORDER BY key",
     "queues": "SELECT queue_name, is_partitioned, is_unlogged FROM pgmq.meta ORDER BY 1",
 }
@@ -65,7 +73,7 @@ def test_sql_dir_and_alembic_head_build_the_same_schema(conn, db_url):
     a, b = fingerprint(from_sql), fingerprint(from_alembic)
     assert a["functions"] and a["triggers"] and a["views"] and a["config_keys"]
     for key in FINGERPRINT:
-        assert a[key] == b[key], f"{key} differ between sql/ and alembic head: run scripts/freeze-sql"
+        assert a[key] == b[key], f"{key} differ between sql/ and alembic head: run scripts/freeze-revision"
 
 
 def test_released_revisions_never_read_live_files():
@@ -106,3 +114,83 @@ def test_cli_upgrade_without_database_names_the_setting(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert "HEIMDALL_DATABASE_URL" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_0001_replaceable_is_cut_from_the_released_0001():
+    versions = db.ALEMBIC_DIR / "versions"
+    released = db.frozen_sections((versions / "0001_initial.sql").read_text())
+    replay = db.frozen_sections((versions / "0001_replaceable.sql").read_text().split("\n\n", 1)[1])
+    expected = [k for k in released if k.startswith("sql/functions/")] + [
+        "sql/triggers.sql", "sql/views.sql", "sql/grants.sql"]
+    assert list(replay) == expected
+    assert all(replay[k].strip() == released[k].strip() for k in expected)
+
+
+def test_every_unreleased_revision_replays_the_live_replaceable_set():
+    """The newest revision's frozen replaceable set is sql/ now (scripts/freeze-revision)."""
+    newest = sorted((db.ALEMBIC_DIR / "versions").glob("*_replaceable.sql"))[-1]
+    assert newest.read_text() == db.replaceable_sql(), f"run scripts/freeze-revision {newest.name[:4]}"
+
+
+# Data written through 0001's API, as its workers did (old signatures), so an upgrade is
+# tested on a database that holds what a real one holds.
+def _fill_0001(c: psycopg.Connection) -> dict:
+    ds = c.execute("SELECT heimdall.create_dataset('old', 'iq_raw', '{\"chunk_size\": 5}', 7, 15)").fetchone()[0]
+    fb = c.execute("SELECT heimdall.create_dataset('old-fb', 'feature_based', '{}', 8, 3)").fetchone()[0]
+    for _ in range(2):       # two of old's three chunks done; its third and old-fb's stay pending
+        chunk_id, msg_id, d, first, last = c.execute(
+            "SELECT chunk_id, msg_id, dataset_id, first_idx, last_idx FROM heimdall.claim_chunk('w', 60, 5) "
+            "WHERE true").fetchone()
+        with c.transaction():
+            c.execute("SELECT heimdall.begin_chunk_commit(%s)", (chunk_id,))
+            insert_samples(c, d, first, last, iq=(d == ds))
+            c.execute("SELECT heimdall.complete_chunk(%s, %s, 'gen-1')", (chunk_id, msg_id))
+    c.execute("SELECT heimdall.validate_dataset(%s)", (ds,))
+    return {"ds": ds, "fb": fb}
+
+
+def _snapshot(c: psycopg.Connection) -> dict:
+    tables = ["synthetic_datasets", "measurement_features", "synthetic_iq_samples", "generation_requests",
+              "audit_log", "deleted_datasets", "dead_letters", "config_keys"]
+    snap = {t: c.execute(f"SELECT md5(string_agg(x::text, '|' ORDER BY x::text)), count(*) "
+                         f"FROM heimdall.{t} x").fetchone() for t in tables}
+    snap["chunks"] = c.execute("SELECT id, dataset_id, kind, first_idx, last_idx, state, attempts, msg_id "
+                               "FROM heimdall.generation_chunks ORDER BY id").fetchall()
+    snap["queue"] = c.execute("SELECT msg_id, message FROM pgmq.q_heimdall_chunks ORDER BY msg_id").fetchall()
+    return snap
+
+
+def test_upgrade_a_0001_database_holding_data_then_downgrade(conn, db_url):
+    old = make_db(conn, "with_data", db_url)
+    fresh_head = make_db(conn, "fresh_head", db_url)
+    fresh_0001 = make_db(conn, "fresh_0001", db_url)
+    db.upgrade(old, "0001")
+    db.upgrade(fresh_0001, "0001")
+    with psycopg.connect(fresh_head) as c:
+        db.build_from_sql(c)
+    with psycopg.connect(old, autocommit=True) as c:
+        ids = _fill_0001(c)
+        before = _snapshot(c)
+        assert before["measurement_features"][1] == 10 and len(before["queue"]) == 2
+
+    db.upgrade(old, "head")
+    a, b = fingerprint(old), fingerprint(fresh_head)
+    for key in FINGERPRINT:
+        assert a[key] == b[key], f"{key}: an upgraded 0001 database differs from a fresh build of sql/"
+    with psycopg.connect(old, autocommit=True) as c:
+        assert _snapshot(c) == before                 # every row kept, and its meaning
+        assert c.execute("SELECT heimdall.validate_dataset(%s) ->> 'status'", (ids["ds"],)).fetchone()[0] == "healthy"
+        # the chunk left pending by 0001 is finished by a worker of the new protocol
+        assert fill_pending_chunks(c, generator_version="gen-1") == 2
+        assert c.execute("SELECT num_samples FROM heimdall.synthetic_datasets WHERE id = %s",
+                         (ids["ds"],)).fetchone()[0] == 15
+        after_work = _snapshot(c)
+
+    db.downgrade(old, "0001")
+    a, b = fingerprint(old), fingerprint(fresh_0001)
+    for key in FINGERPRINT:
+        assert a[key] == b[key], f"{key}: a downgraded database differs from a fresh 0001"
+    with psycopg.connect(old, autocommit=True) as c:
+        got = _snapshot(c)
+        for t in ("synthetic_datasets", "measurement_features", "synthetic_iq_samples", "config_keys"):
+            assert got[t] == after_work[t], t
