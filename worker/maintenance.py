@@ -73,15 +73,15 @@ def collect_garbage(conn: psycopg.Connection, store: ObjectStore, grace_s: float
     grace = timedelta(seconds=grace_s)
     doomed: list[str] = []
     kept_young = 0
-    seen_deleted: set[str] = set()
+    seen_deleted: set[str] = set()    # deleted datasets with an object kept this run
     for obj in listing:
         ds = obj.key.split("/")[1] if obj.key.count("/") >= 2 else ""
         old_enough = obj.last_modified is None or now - obj.last_modified >= grace
         if ds in deleted:
-            seen_deleted.add(ds)
             if deleted[ds]["expired"] and old_enough:
                 doomed.append(obj.key)
             else:
+                seen_deleted.add(ds)       # something of it stays: not done yet
                 kept_young += 1
             continue
         if obj.key in referenced or obj.key in open_keys:

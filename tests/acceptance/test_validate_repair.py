@@ -148,7 +148,8 @@ def test_stray_object(conn, store, spawn_worker, dataset, repair_and_rerun):
 
 def test_chunk_left_claimed_by_a_dead_worker(conn, store, spawn_worker, dataset, repair_and_rerun):
     conn.execute("SELECT heimdall.expand_dataset(%s, 40)", (dataset,))
-    conn.execute("SELECT * FROM heimdall.claim_chunk('dead-worker', 1, 5)")      # then it "dies"
+    from worker.rf import GENERATOR_VERSION
+    conn.execute("SELECT * FROM heimdall.claim_chunk('dead-worker', 1, 5, %s)", (GENERATOR_VERSION,))  # then it "dies"
     time.sleep(1.5)
     assert validate(conn, store, dataset)["status"] == "healthy"                 # in flight: not damage
     report = validate(conn, store, dataset, stuck_after_s=0)
