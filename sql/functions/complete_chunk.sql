@@ -78,8 +78,7 @@ BEGIN
     EXECUTE format('INSERT INTO heimdall.measurement_features (%1$s) SELECT %1$s FROM pg_temp.heimdall_stage_features', v_cols);
     SELECT string_agg(quote_ident(c), ', ') INTO v_cols FROM unnest(heimdall.staged_columns('heimdall.synthetic_iq_samples')) c;
     EXECUTE format('INSERT INTO heimdall.synthetic_iq_samples (%1$s) SELECT %1$s FROM pg_temp.heimdall_stage_iq', v_cols);
-    DELETE FROM pg_temp.heimdall_stage_features;
-    DELETE FROM pg_temp.heimdall_stage_iq;
+    -- the staged rows go at commit (ON COMMIT DELETE ROWS); a second call finds the chunk done
 
     v_n := ch.last_idx - ch.first_idx + 1;
     SELECT count(*) INTO v_features FROM heimdall.measurement_features f
