@@ -75,11 +75,3 @@ def connect(db_url: str) -> Iterator[Callable[..., psycopg.Connection]]:
     yield _connect
     for c in opened:
         c.close()
-
-
-@pytest.fixture(scope="session")
-def default_config(pg_server: LocalPostgres | None, postgresql_noproc) -> dict:
-    """heimdall.normalize_config('{}') from the real database: the one home of defaults."""
-    url = f"postgresql://postgres@127.0.0.1:{PG_PORT}/{postgresql_noproc.template_dbname}"
-    with psycopg.connect(url) as c:
-        return c.execute("SELECT heimdall.normalize_config('{}')").fetchone()[0]

@@ -9,8 +9,20 @@ only happen if the Python code and the schema disagree about the config version.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+_DEFAULT_SNAPSHOT = Path(__file__).with_name("default_config.json")
+
+
+def default_config_snapshot() -> dict[str, Any]:
+    """``heimdall.normalize_config('{}')`` as committed in ``worker/default_config.json``,
+    for code that runs without a database (RF unit tests, the RF benchmark). The database
+    stays the home of defaults: an integration test fails when this copy drifts from it
+    (regenerate it with ``scripts/dump-default-config``)."""
+    return json.loads(_DEFAULT_SNAPSHOT.read_text())
 
 
 class ConfigError(ValueError):

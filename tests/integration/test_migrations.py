@@ -194,3 +194,10 @@ def test_upgrade_a_0001_database_holding_data_then_downgrade(conn, db_url):
         got = _snapshot(c)
         for t in ("synthetic_datasets", "measurement_features", "synthetic_iq_samples", "config_keys"):
             assert got[t] == after_work[t], t
+
+
+def test_committed_default_config_equals_the_database(conn):
+    """Unit tests and the RF benchmark run without PostgreSQL on worker/default_config.json;
+    the database is the home of defaults: regenerate with scripts/dump-default-config."""
+    from worker.config import default_config_snapshot
+    assert conn.execute("SELECT heimdall.normalize_config('{}')").fetchone()[0] == default_config_snapshot()

@@ -1,8 +1,9 @@
 """Fixtures for the RF unit tests.
 
-``default_config_dict`` is ``heimdall.normalize_config('{}')`` read from the real database
-(the single home of defaults): the root conftest's ``default_config`` fixture. The kernel
-tests themselves take explicit parameters and need no database.
+``default_config_dict`` is ``heimdall.normalize_config('{}')`` as committed in
+``worker/default_config.json`` (an integration test keeps it equal to the database, the
+single home of defaults), so unit tests run without PostgreSQL. The kernel tests themselves
+take explicit parameters.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import copy
 
 import pytest
 
+from worker.config import default_config_snapshot
+
 
 @pytest.fixture(scope="session")
-def default_config_dict(default_config: dict) -> dict:
+def default_config_dict() -> dict:
     """The normalized default config. Session-scoped: treat as read-only (deep-copy it, e.g.
     with :func:`config_with`, before changing keys)."""
-    return copy.deepcopy(default_config)
+    return default_config_snapshot()
 
 
 def config_with(base: dict, **overrides) -> dict:
@@ -24,3 +27,18 @@ def config_with(base: dict, **overrides) -> dict:
     d = copy.deepcopy(base)
     d.update(copy.deepcopy(overrides))
     return d
+
+
+# The unit tier runs without services: a unit test that asks for the database or the
+# object store fails at collection, naming the fixture (move it to tests/integration).
+SERVICE_FIXTURES = {"pg_server", "postgresql", "postgresql_noproc", "conn", "db_url", "connect",
+                    "s3_server", "store", "bucket", "spawn_worker"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "tests/unit/" in str(item.fspath):
+            used = SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))
+            if used:
+                raise pytest.UsageError(f"{item.nodeid}: unit tests run without services, "
+                                        f"but it uses {sorted(used)}")
