@@ -50,7 +50,8 @@ BEGIN
                        AND NOT a.attisdropped AND a.attname <> 'claim_token'));
 END
 $$;
-GRANT EXECUTE ON FUNCTION heimdall.normalize_config(jsonb) TO heimdall_reader, heimdall_worker;
+GRANT EXECUTE ON FUNCTION heimdall.normalize_config(jsonb), heimdall.stuck_after_s()
+    TO heimdall_reader, heimdall_worker;
 
 -- worker
 GRANT EXECUTE ON FUNCTION

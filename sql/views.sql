@@ -8,7 +8,7 @@
 --              IQ or IQ without features (iq_raw), IQ rows in a feature_based dataset,
 --              duplicate or out-of-range indices (impossible unless triggers were bypassed);
 --   warning  - failed chunks, or chunks claimed by a worker and not heard of for longer
---              than 10 minutes past their visibility timeout (stuck);
+--              than heimdall.stuck_after_s() past their visibility timeout (stuck);
 --   building - pending/running/paused chunks;
 --   healthy  - none of the above.
 CREATE VIEW heimdall.dataset_health AS
@@ -60,7 +60,7 @@ SELECT d.id AS dataset_id,
              count(*) FILTER (WHERE x.state = 'paused') AS paused_chunks,
              count(*) FILTER (WHERE x.state = 'failed') AS failed_chunks,
              count(*) FILTER (WHERE x.state = 'running'
-                              AND x.visible_at < now() - interval '10 minutes') AS stuck_chunks
+                              AND x.visible_at < now() - make_interval(secs => heimdall.stuck_after_s())) AS stuck_chunks
         FROM heimdall.generation_chunks x WHERE x.dataset_id = d.id AND x.state <> 'done') c;
 
 COMMENT ON VIEW heimdall.dataset_health IS

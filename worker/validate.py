@@ -125,7 +125,7 @@ def object_store_issues(conn: psycopg.Connection, store: ObjectStore, dataset_id
 
 
 def validate(conn: psycopg.Connection, store: ObjectStore | None, dataset_id: Any, deep: bool = False,
-             stuck_after_s: int = 600) -> dict[str, Any]:
+             stuck_after_s: int | None = None) -> dict[str, Any]:
     """Full validation; stores the health on the dataset and returns the report."""
     extra = object_store_issues(conn, store, dataset_id, deep) if store is not None else []
     return queries.one(conn, "validate_dataset", dataset_id=dataset_id, extra_issues=Jsonb(extra),
@@ -166,7 +166,8 @@ def plan_repair(report: dict[str, Any], dataset_type: str) -> list[dict[str, Any
 
 
 def apply_repair(conn: psycopg.Connection, store: ObjectStore | None, dataset_id: Any,
-                 actions: list[dict[str, Any]], grace_s: float, stuck_after_s: int) -> list[dict[str, Any]]:
+                 actions: list[dict[str, Any]], grace_s: float,
+                 stuck_after_s: int | None = None) -> list[dict[str, Any]]:
     done: list[dict[str, Any]] = []
     for a in actions:
         kind = a["action"]
@@ -264,8 +265,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        parents=[common])
     x.add_argument("dataset", help="id or name")
     x.add_argument("--deep", action="store_true", help="also hash every sample's bytes")
-    x.add_argument("--stuck-after", type=int, default=600,
-                   help="a running chunk is stuck this many seconds after its visibility timeout (600)")
+    x.add_argument("--stuck-after", type=int, default=None,
+                   help="a running chunk is stuck this many seconds after its visibility timeout "
+                        "(default: heimdall.stuck_after_s(), 600)")
     add_s3_arguments(x)
     x.set_defaults(func=cmd_validate)
 
@@ -274,6 +276,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     x.add_argument("--apply", action="store_true", help="carry the actions out")
     x.add_argument("--shallow", action="store_true", help="skip hashing sample bytes before repairing")
     x.add_argument("--grace", type=float, default=3600.0, help="orphans younger than this stay (s)")
-    x.add_argument("--stuck-after", type=int, default=600, help="see validate")
+    x.add_argument("--stuck-after", type=int, default=None, help="see validate")
     add_s3_arguments(x)
     x.set_defaults(func=cmd_repair)

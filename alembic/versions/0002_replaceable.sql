@@ -22,11 +22,7 @@ DECLARE
     v_covered   bigint;
     v_msgs      bigint[];
 BEGIN
-    SELECT x.* INTO r FROM heimdall.generation_requests x WHERE x.id = abandon_request.request_id;
-    IF r.id IS NULL THEN
-        RAISE EXCEPTION 'request % does not exist', coalesce(abandon_request.request_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    r := heimdall.request_row(abandon_request.request_id);
     -- Lock order chunk rows -> dataset row, the order a worker's commit takes them
     -- (begin_chunk_commit, then the feature-row trigger), so the two cannot deadlock.
     PERFORM 1 FROM heimdall.generation_chunks c
@@ -589,6 +585,40 @@ COMMENT ON FUNCTION heimdall.create_request(uuid, text, integer, integer) IS
     'Internal: record a request, split it into chunks, enqueue one message per chunk.';
 
 
+-- >>> sql/functions/dataset_row.sql
+-- heimdall.dataset_row(dataset_id uuid, lock boolean) -> heimdall.synthetic_datasets
+--
+-- Purpose: the one home of "this dataset, or P0002 naming it": every function that takes a
+--   dataset id starts here. lock = true takes the row lock (FOR UPDATE) until the caller's
+--   transaction ends (callers that also lock chunk rows take those first: chunk -> dataset,
+--   the order of a worker's commit).
+-- Returns: the dataset row. Errors: P0002 dataset does not exist.
+-- Internal: executable by no heimdall role.
+CREATE OR REPLACE FUNCTION heimdall.dataset_row(dataset_id uuid, lock boolean DEFAULT false)
+RETURNS heimdall.synthetic_datasets
+LANGUAGE plpgsql
+SET search_path = pg_catalog, heimdall, pg_temp
+AS $$
+DECLARE
+    d heimdall.synthetic_datasets;
+BEGIN
+    IF lock THEN
+        SELECT x.* INTO d FROM heimdall.synthetic_datasets x WHERE x.id = dataset_row.dataset_id FOR UPDATE;
+    ELSE
+        SELECT x.* INTO d FROM heimdall.synthetic_datasets x WHERE x.id = dataset_row.dataset_id;
+    END IF;
+    IF d.id IS NULL THEN
+        RAISE EXCEPTION 'dataset % does not exist', coalesce(dataset_row.dataset_id::text, 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN d;
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.dataset_row(uuid, boolean) IS
+    'Internal: a dataset row (optionally locked) or P0002 naming the id.';
+
+
 -- >>> sql/functions/delete_dataset.sql
 -- heimdall.delete_dataset(dataset_id uuid) -> boolean
 --
@@ -704,11 +734,7 @@ DECLARE
     v_feat      bigint;
     v_iq        bigint;
 BEGIN
-    SELECT x.* INTO d FROM heimdall.synthetic_datasets x WHERE x.id = enqueue_repair.dataset_id FOR UPDATE;
-    IF d.id IS NULL THEN
-        RAISE EXCEPTION 'dataset % does not exist', coalesce(enqueue_repair.dataset_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    d := heimdall.dataset_row(enqueue_repair.dataset_id, true);
     IF first_idx IS NULL OR last_idx IS NULL OR first_idx < 0 OR last_idx < first_idx OR last_idx >= d.next_idx THEN
         RAISE EXCEPTION 'dataset %: repair range %..% must lie inside the reserved range 0..%',
                 d.id, first_idx, last_idx, d.next_idx - 1
@@ -860,6 +886,30 @@ $$;
 
 COMMENT ON FUNCTION heimdall.fail_chunk(bigint, uuid, text, boolean, integer) IS
     'Worker: record a chunk error; retry later or mark it failed for good.';
+
+
+-- >>> sql/functions/index_islands.sql
+-- heimdall.index_islands(indices integer[]) -> setof (first_idx integer, last_idx integer, count bigint)
+--
+-- Purpose: the one home of "group sample indices into ranges of consecutive indices"
+--   (validate_dataset reports damage as ranges, repair regenerates ranges). Duplicates
+--   are counted once; NULLs ignored.
+-- Returns: one row per island, in index order.
+-- Internal: executable by no heimdall role. Locks: none.
+CREATE OR REPLACE FUNCTION heimdall.index_islands(indices integer[])
+RETURNS TABLE (first_idx integer, last_idx integer, count bigint)
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, heimdall, pg_temp
+AS $$
+    SELECT min(i), max(i), count(*)
+      FROM (SELECT i, i - row_number() OVER (ORDER BY i) AS grp
+              FROM (SELECT DISTINCT u AS i FROM unnest(indices) u WHERE u IS NOT NULL) d) g
+     GROUP BY grp
+     ORDER BY 1
+$$;
+
+COMMENT ON FUNCTION heimdall.index_islands(integer[]) IS
+    'Internal: ranges of consecutive indices (first_idx, last_idx, count).';
 
 
 -- >>> sql/functions/integer_arg.sql
@@ -1269,11 +1319,7 @@ DECLARE
     v_msgs  bigint[];
     v_n     integer;
 BEGIN
-    PERFORM 1 FROM heimdall.generation_requests r WHERE r.id = pause_request.request_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'request % does not exist', coalesce(pause_request.request_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM heimdall.request_row(pause_request.request_id, true);
     WITH upd AS (
         UPDATE heimdall.generation_chunks c
            SET state = 'paused', updated_at = now()
@@ -1470,9 +1516,10 @@ COMMENT ON FUNCTION heimdall.release_chunk(bigint, uuid) IS
 --   visibility ended more than stuck_after_s seconds ago become pending and their
 --   messages visible. (pgmq would redeliver them anyway; this is for admins who do not
 --   want to wait, and the state shown in views becomes right at once.) Audited.
+-- Parameters: dataset_id; stuck_after_s - seconds (>= 0; NULL: heimdall.stuck_after_s()).
 -- Returns: number of chunks released. Errors: P0002 unknown dataset; 22023 bad seconds.
 -- Locks: the chunk rows.
-CREATE OR REPLACE FUNCTION heimdall.release_stuck_chunks(dataset_id uuid, stuck_after_s integer DEFAULT 600)
+CREATE OR REPLACE FUNCTION heimdall.release_stuck_chunks(dataset_id uuid, stuck_after_s integer DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -1481,19 +1528,18 @@ AS $$
 DECLARE
     v_msgs bigint[];
     v_ids  bigint[];
+    v_stuck integer;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM heimdall.synthetic_datasets d WHERE d.id = release_stuck_chunks.dataset_id) THEN
-        RAISE EXCEPTION 'dataset % does not exist', coalesce(release_stuck_chunks.dataset_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
-    IF stuck_after_s IS NULL OR stuck_after_s < 0 THEN
-        RAISE EXCEPTION 'stuck_after_s must be >= 0' USING ERRCODE = 'invalid_parameter_value';
+    PERFORM heimdall.dataset_row(release_stuck_chunks.dataset_id);
+    v_stuck := coalesce(release_stuck_chunks.stuck_after_s, heimdall.stuck_after_s());
+    IF v_stuck < 0 THEN
+        RAISE EXCEPTION 'stuck_after_s must be >= 0, got %', v_stuck USING ERRCODE = 'invalid_parameter_value';
     END IF;
     WITH upd AS (
         UPDATE heimdall.generation_chunks c
            SET state = 'pending', claimed_by = NULL, claim_token = NULL, visible_at = now(), updated_at = now()
          WHERE c.dataset_id = release_stuck_chunks.dataset_id AND c.state = 'running'
-           AND c.visible_at < now() - make_interval(secs => stuck_after_s)
+           AND c.visible_at < now() - make_interval(secs => v_stuck)
         RETURNING c.id, c.msg_id)
     SELECT array_agg(u.id), array_agg(u.msg_id) INTO v_ids, v_msgs FROM upd u;
     IF v_ids IS NULL THEN
@@ -1527,12 +1573,7 @@ DECLARE
     v_before integer;
     v_after  integer;
 BEGIN
-    SELECT d.num_samples INTO v_before FROM heimdall.synthetic_datasets d
-     WHERE d.id = repair_num_samples.dataset_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'dataset % does not exist', coalesce(repair_num_samples.dataset_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    v_before := (heimdall.dataset_row(repair_num_samples.dataset_id, true)).num_samples;
     SELECT count(*) INTO v_after FROM heimdall.measurement_features f WHERE f.dataset_id = repair_num_samples.dataset_id;
     IF v_after <> v_before THEN
         UPDATE heimdall.synthetic_datasets d SET num_samples = v_after WHERE d.id = repair_num_samples.dataset_id;
@@ -1571,10 +1612,7 @@ DECLARE
     v_chunks    bigint[];
     v_msgs      bigint[];
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM heimdall.synthetic_datasets d WHERE d.id = repair_queue.dataset_id) THEN
-        RAISE EXCEPTION 'dataset % does not exist', coalesce(repair_queue.dataset_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM heimdall.dataset_row(repair_queue.dataset_id);
     PERFORM 1 FROM heimdall.generation_chunks c
      WHERE c.dataset_id = repair_queue.dataset_id AND c.state IN ('pending', 'running') ORDER BY c.id FOR UPDATE;
 
@@ -1611,6 +1649,38 @@ $$;
 
 COMMENT ON FUNCTION heimdall.repair_queue(uuid) IS
     'Admin: give every live chunk of a dataset a message and drop messages no chunk owns (audited).';
+
+
+-- >>> sql/functions/request_row.sql
+-- heimdall.request_row(request_id uuid, lock boolean) -> heimdall.generation_requests
+--
+-- Purpose: the one home of "this generation request, or P0002 naming it"; lock = true takes
+--   the row lock until the caller's transaction ends.
+-- Returns: the request row. Errors: P0002 request does not exist.
+-- Internal: executable by no heimdall role.
+CREATE OR REPLACE FUNCTION heimdall.request_row(request_id uuid, lock boolean DEFAULT false)
+RETURNS heimdall.generation_requests
+LANGUAGE plpgsql
+SET search_path = pg_catalog, heimdall, pg_temp
+AS $$
+DECLARE
+    r heimdall.generation_requests;
+BEGIN
+    IF lock THEN
+        SELECT x.* INTO r FROM heimdall.generation_requests x WHERE x.id = request_row.request_id FOR UPDATE;
+    ELSE
+        SELECT x.* INTO r FROM heimdall.generation_requests x WHERE x.id = request_row.request_id;
+    END IF;
+    IF r.id IS NULL THEN
+        RAISE EXCEPTION 'request % does not exist', coalesce(request_row.request_id::text, 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN r;
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.request_row(uuid, boolean) IS
+    'Internal: a generation request row (optionally locked) or P0002 naming the id.';
 
 
 -- >>> sql/functions/reserve_samples.sql
@@ -1686,11 +1756,7 @@ AS $$
 DECLARE
     v_ids bigint[];
 BEGIN
-    PERFORM 1 FROM heimdall.generation_requests r WHERE r.id = resume_request.request_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'request % does not exist', coalesce(resume_request.request_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM heimdall.request_row(resume_request.request_id, true);
     WITH upd AS (
         UPDATE heimdall.generation_chunks c SET state = 'pending', updated_at = now()
          WHERE c.request_id = resume_request.request_id AND c.state = 'paused'
@@ -1727,10 +1793,7 @@ AS $$
 DECLARE
     v_ids bigint[];
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM heimdall.synthetic_datasets d WHERE d.id = retry_failed_chunks.dataset_id) THEN
-        RAISE EXCEPTION 'dataset % does not exist', coalesce(retry_failed_chunks.dataset_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM heimdall.dataset_row(retry_failed_chunks.dataset_id);
     WITH upd AS (
         UPDATE heimdall.generation_chunks c
            SET state = 'pending', attempts = 0, finished_at = NULL, claimed_by = NULL, updated_at = now()
@@ -1773,6 +1836,24 @@ $$;
 
 COMMENT ON FUNCTION heimdall.staged_columns(regclass) IS
     'Internal: the columns a worker writes into a sample table (staging layout).';
+
+
+-- >>> sql/functions/stuck_after_s.sql
+-- heimdall.stuck_after_s() -> integer
+--
+-- Purpose: the one home of "stuck": a running chunk whose claim's visibility timeout ended
+--   more than this many seconds ago (its worker neither finished nor sent a heartbeat) is
+--   stuck. Used by the dataset_health view and as the default of validate_dataset and
+--   release_stuck_chunks; the CLI's --stuck-after overrides it per call.
+-- Returns: 600 (seconds).
+CREATE OR REPLACE FUNCTION heimdall.stuck_after_s()
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, heimdall, pg_temp
+AS $$ SELECT 600 $$;
+
+COMMENT ON FUNCTION heimdall.stuck_after_s() IS
+    'Seconds past a claim''s visibility timeout after which a running chunk counts as stuck.';
 
 
 -- >>> sql/functions/tg_datasets_before_delete.sql
@@ -2040,12 +2121,12 @@ $$;
 --             (from the object store)
 -- Status: critical if any critical issue, else warning if any warning, else healthy.
 -- Parameters: dataset_id; extra_issues - JSON array of issues in the same shape;
---   stuck_after_s - grace after a claim's visibility timeout (>= 0, default 600).
+--   stuck_after_s - grace after a claim's visibility timeout (>= 0; NULL: heimdall.stuck_after_s()).
 -- Returns: {"dataset_id", "status", "checked_at", "counts": {...}, "issues": [...]}.
 -- Errors: P0002 unknown dataset; 22023 extra_issues not an array / stuck_after_s < 0.
 -- Locks: none beyond the UPDATE of the dataset's health columns. Idempotent.
 CREATE OR REPLACE FUNCTION heimdall.validate_dataset(dataset_id uuid, extra_issues jsonb DEFAULT '[]',
-                                                     stuck_after_s integer DEFAULT 600)
+                                                     stuck_after_s integer DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -2057,17 +2138,15 @@ DECLARE
     v_counts    jsonb;
     v_status    text;
     v_report    jsonb;
+    v_stuck     integer;
 BEGIN
-    SELECT x.* INTO d FROM heimdall.synthetic_datasets x WHERE x.id = validate_dataset.dataset_id;
-    IF d.id IS NULL THEN
-        RAISE EXCEPTION 'dataset % does not exist', coalesce(validate_dataset.dataset_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    d := heimdall.dataset_row(validate_dataset.dataset_id);
     IF jsonb_typeof(coalesce(extra_issues, '[]')) <> 'array' THEN
         RAISE EXCEPTION 'extra_issues must be a JSON array' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF stuck_after_s IS NULL OR stuck_after_s < 0 THEN
-        RAISE EXCEPTION 'stuck_after_s must be >= 0, got %', coalesce(stuck_after_s::text, 'NULL')
+    v_stuck := coalesce(validate_dataset.stuck_after_s, heimdall.stuck_after_s());
+    IF v_stuck < 0 THEN
+        RAISE EXCEPTION 'stuck_after_s must be >= 0, got %', v_stuck
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -2096,21 +2175,21 @@ BEGIN
             SELECT jsonb_agg(jsonb_build_object('kind', 'features_missing_iq', 'severity', 'critical',
                        'first_idx', r.lo, 'last_idx', r.hi, 'count', r.n,
                        'detail', 'feature rows without their IQ row') ORDER BY r.lo)
-              FROM (SELECT min(i) AS lo, max(i) AS hi, count(*) AS n FROM (SELECT i, i - row_number() OVER (ORDER BY i) AS grp
-                      FROM (SELECT f.sample_idx AS i FROM heimdall.measurement_features f WHERE f.dataset_id = d.id
-                            EXCEPT
-                            SELECT q.sample_idx FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id) m) g
-             GROUP BY grp) r), '[]');
+              FROM heimdall.index_islands(ARRAY(
+                       SELECT f.sample_idx FROM heimdall.measurement_features f WHERE f.dataset_id = d.id
+                       EXCEPT
+                       SELECT q.sample_idx FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id))
+                   AS r(lo, hi, n)), '[]');
     END IF;
     v_issues := v_issues || coalesce((
         SELECT jsonb_agg(jsonb_build_object('kind', 'iq_without_features', 'severity', 'critical',
                    'first_idx', r.lo, 'last_idx', r.hi, 'count', r.n,
                    'detail', 'IQ rows without their feature row') ORDER BY r.lo)
-          FROM (SELECT min(i) AS lo, max(i) AS hi, count(*) AS n FROM (SELECT i, i - row_number() OVER (ORDER BY i) AS grp
-                  FROM (SELECT q.sample_idx AS i FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id
-                        EXCEPT
-                        SELECT f.sample_idx FROM heimdall.measurement_features f WHERE f.dataset_id = d.id) m) g
-         GROUP BY grp) r), '[]');
+          FROM heimdall.index_islands(ARRAY(
+                   SELECT q.sample_idx FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id
+                   EXCEPT
+                   SELECT f.sample_idx FROM heimdall.measurement_features f WHERE f.dataset_id = d.id))
+               AS r(lo, hi, n)), '[]');
     IF d.dataset_type = 'feature_based' AND (v_counts ->> 'iq_rows')::bigint > 0 THEN
         v_issues := v_issues || jsonb_build_object('kind', 'iq_in_feature_based', 'severity', 'critical',
             'count', (v_counts ->> 'iq_rows')::bigint, 'detail', 'a feature_based dataset has IQ rows');
@@ -2138,18 +2217,16 @@ BEGIN
         SELECT jsonb_agg(jsonb_build_object('kind', 'gap', 'severity', 'critical',
                    'first_idx', r.lo, 'last_idx', r.hi, 'count', r.n,
                    'detail', 'reserved indices with no rows and no chunk to fill them') ORDER BY r.lo)
-          FROM (SELECT min(i) AS lo, max(i) AS hi, count(*) AS n
-                  FROM (SELECT i, i - row_number() OVER (ORDER BY i) AS grp
-                          FROM (SELECT generate_series(0, d.next_idx - 1) AS i
-                                EXCEPT
-                                SELECT f.sample_idx FROM heimdall.measurement_features f WHERE f.dataset_id = d.id
-                                EXCEPT
-                                SELECT q.sample_idx FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id
-                                EXCEPT
-                                SELECT generate_series(c.first_idx, c.last_idx) FROM heimdall.generation_chunks c
-                                 WHERE c.dataset_id = d.id AND c.state IN ('pending', 'running', 'paused', 'failed')
-                               ) missing) g
-                 GROUP BY grp) r), '[]');
+          FROM heimdall.index_islands(ARRAY(
+                   SELECT generate_series(0, d.next_idx - 1)
+                   EXCEPT
+                   SELECT f.sample_idx FROM heimdall.measurement_features f WHERE f.dataset_id = d.id
+                   EXCEPT
+                   SELECT q.sample_idx FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id
+                   EXCEPT
+                   SELECT generate_series(c.first_idx, c.last_idx) FROM heimdall.generation_chunks c
+                    WHERE c.dataset_id = d.id AND c.state IN ('pending', 'running', 'paused', 'failed')))
+               AS r(lo, hi, n)), '[]');
     v_issues := v_issues || coalesce((
         SELECT jsonb_agg(jsonb_build_object('kind', 'failed_chunks', 'severity', 'warning',
                    'first_idx', c.first_idx, 'last_idx', c.last_idx, 'count', c.last_idx - c.first_idx + 1,
@@ -2164,7 +2241,7 @@ BEGIN
                    ORDER BY c.first_idx)
           FROM heimdall.generation_chunks c
          WHERE c.dataset_id = d.id AND c.state = 'running'
-           AND c.visible_at < now() - make_interval(secs => stuck_after_s)), '[]');
+           AND c.visible_at < now() - make_interval(secs => v_stuck)), '[]');
 
     -- Chunks and queue messages must agree: a live chunk without its message is never
     -- picked up (and --until-idle would not wait for it); a message no live chunk owns is
@@ -2286,7 +2363,7 @@ CREATE TRIGGER iq_key_immutable
 --              IQ or IQ without features (iq_raw), IQ rows in a feature_based dataset,
 --              duplicate or out-of-range indices (impossible unless triggers were bypassed);
 --   warning  - failed chunks, or chunks claimed by a worker and not heard of for longer
---              than 10 minutes past their visibility timeout (stuck);
+--              than heimdall.stuck_after_s() past their visibility timeout (stuck);
 --   building - pending/running/paused chunks;
 --   healthy  - none of the above.
 CREATE VIEW heimdall.dataset_health AS
@@ -2338,7 +2415,7 @@ SELECT d.id AS dataset_id,
              count(*) FILTER (WHERE x.state = 'paused') AS paused_chunks,
              count(*) FILTER (WHERE x.state = 'failed') AS failed_chunks,
              count(*) FILTER (WHERE x.state = 'running'
-                              AND x.visible_at < now() - interval '10 minutes') AS stuck_chunks
+                              AND x.visible_at < now() - make_interval(secs => heimdall.stuck_after_s())) AS stuck_chunks
         FROM heimdall.generation_chunks x WHERE x.dataset_id = d.id AND x.state <> 'done') c;
 
 COMMENT ON VIEW heimdall.dataset_health IS
@@ -2448,7 +2525,8 @@ BEGIN
                        AND NOT a.attisdropped AND a.attname <> 'claim_token'));
 END
 $$;
-GRANT EXECUTE ON FUNCTION heimdall.normalize_config(jsonb) TO heimdall_reader, heimdall_worker;
+GRANT EXECUTE ON FUNCTION heimdall.normalize_config(jsonb), heimdall.stuck_after_s()
+    TO heimdall_reader, heimdall_worker;
 
 -- worker
 GRANT EXECUTE ON FUNCTION

@@ -21,11 +21,7 @@ DECLARE
     v_covered   bigint;
     v_msgs      bigint[];
 BEGIN
-    SELECT x.* INTO r FROM heimdall.generation_requests x WHERE x.id = abandon_request.request_id;
-    IF r.id IS NULL THEN
-        RAISE EXCEPTION 'request % does not exist', coalesce(abandon_request.request_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    r := heimdall.request_row(abandon_request.request_id);
     -- Lock order chunk rows -> dataset row, the order a worker's commit takes them
     -- (begin_chunk_commit, then the feature-row trigger), so the two cannot deadlock.
     PERFORM 1 FROM heimdall.generation_chunks c

@@ -23,11 +23,7 @@ DECLARE
     v_feat      bigint;
     v_iq        bigint;
 BEGIN
-    SELECT x.* INTO d FROM heimdall.synthetic_datasets x WHERE x.id = enqueue_repair.dataset_id FOR UPDATE;
-    IF d.id IS NULL THEN
-        RAISE EXCEPTION 'dataset % does not exist', coalesce(enqueue_repair.dataset_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    d := heimdall.dataset_row(enqueue_repair.dataset_id, true);
     IF first_idx IS NULL OR last_idx IS NULL OR first_idx < 0 OR last_idx < first_idx OR last_idx >= d.next_idx THEN
         RAISE EXCEPTION 'dataset %: repair range %..% must lie inside the reserved range 0..%',
                 d.id, first_idx, last_idx, d.next_idx - 1

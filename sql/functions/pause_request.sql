@@ -17,11 +17,7 @@ DECLARE
     v_msgs  bigint[];
     v_n     integer;
 BEGIN
-    PERFORM 1 FROM heimdall.generation_requests r WHERE r.id = pause_request.request_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'request % does not exist', coalesce(pause_request.request_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM heimdall.request_row(pause_request.request_id, true);
     WITH upd AS (
         UPDATE heimdall.generation_chunks c
            SET state = 'paused', updated_at = now()

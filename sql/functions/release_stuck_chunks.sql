@@ -4,9 +4,10 @@
 --   visibility ended more than stuck_after_s seconds ago become pending and their
 --   messages visible. (pgmq would redeliver them anyway; this is for admins who do not
 --   want to wait, and the state shown in views becomes right at once.) Audited.
+-- Parameters: dataset_id; stuck_after_s - seconds (>= 0; NULL: heimdall.stuck_after_s()).
 -- Returns: number of chunks released. Errors: P0002 unknown dataset; 22023 bad seconds.
 -- Locks: the chunk rows.
-CREATE OR REPLACE FUNCTION heimdall.release_stuck_chunks(dataset_id uuid, stuck_after_s integer DEFAULT 600)
+CREATE OR REPLACE FUNCTION heimdall.release_stuck_chunks(dataset_id uuid, stuck_after_s integer DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -15,19 +16,18 @@ AS $$
 DECLARE
     v_msgs bigint[];
     v_ids  bigint[];
+    v_stuck integer;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM heimdall.synthetic_datasets d WHERE d.id = release_stuck_chunks.dataset_id) THEN
-        RAISE EXCEPTION 'dataset % does not exist', coalesce(release_stuck_chunks.dataset_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
-    IF stuck_after_s IS NULL OR stuck_after_s < 0 THEN
-        RAISE EXCEPTION 'stuck_after_s must be >= 0' USING ERRCODE = 'invalid_parameter_value';
+    PERFORM heimdall.dataset_row(release_stuck_chunks.dataset_id);
+    v_stuck := coalesce(release_stuck_chunks.stuck_after_s, heimdall.stuck_after_s());
+    IF v_stuck < 0 THEN
+        RAISE EXCEPTION 'stuck_after_s must be >= 0, got %', v_stuck USING ERRCODE = 'invalid_parameter_value';
     END IF;
     WITH upd AS (
         UPDATE heimdall.generation_chunks c
            SET state = 'pending', claimed_by = NULL, claim_token = NULL, visible_at = now(), updated_at = now()
          WHERE c.dataset_id = release_stuck_chunks.dataset_id AND c.state = 'running'
-           AND c.visible_at < now() - make_interval(secs => stuck_after_s)
+           AND c.visible_at < now() - make_interval(secs => v_stuck)
         RETURNING c.id, c.msg_id)
     SELECT array_agg(u.id), array_agg(u.msg_id) INTO v_ids, v_msgs FROM upd u;
     IF v_ids IS NULL THEN

@@ -14,12 +14,7 @@ DECLARE
     v_before integer;
     v_after  integer;
 BEGIN
-    SELECT d.num_samples INTO v_before FROM heimdall.synthetic_datasets d
-     WHERE d.id = repair_num_samples.dataset_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'dataset % does not exist', coalesce(repair_num_samples.dataset_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    v_before := (heimdall.dataset_row(repair_num_samples.dataset_id, true)).num_samples;
     SELECT count(*) INTO v_after FROM heimdall.measurement_features f WHERE f.dataset_id = repair_num_samples.dataset_id;
     IF v_after <> v_before THEN
         UPDATE heimdall.synthetic_datasets d SET num_samples = v_after WHERE d.id = repair_num_samples.dataset_id;

@@ -20,10 +20,7 @@ DECLARE
     v_chunks    bigint[];
     v_msgs      bigint[];
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM heimdall.synthetic_datasets d WHERE d.id = repair_queue.dataset_id) THEN
-        RAISE EXCEPTION 'dataset % does not exist', coalesce(repair_queue.dataset_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM heimdall.dataset_row(repair_queue.dataset_id);
     PERFORM 1 FROM heimdall.generation_chunks c
      WHERE c.dataset_id = repair_queue.dataset_id AND c.state IN ('pending', 'running') ORDER BY c.id FOR UPDATE;
 

@@ -14,11 +14,7 @@ AS $$
 DECLARE
     v_ids bigint[];
 BEGIN
-    PERFORM 1 FROM heimdall.generation_requests r WHERE r.id = resume_request.request_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'request % does not exist', coalesce(resume_request.request_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM heimdall.request_row(resume_request.request_id, true);
     WITH upd AS (
         UPDATE heimdall.generation_chunks c SET state = 'pending', updated_at = now()
          WHERE c.request_id = resume_request.request_id AND c.state = 'paused'

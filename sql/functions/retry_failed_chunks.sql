@@ -14,10 +14,7 @@ AS $$
 DECLARE
     v_ids bigint[];
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM heimdall.synthetic_datasets d WHERE d.id = retry_failed_chunks.dataset_id) THEN
-        RAISE EXCEPTION 'dataset % does not exist', coalesce(retry_failed_chunks.dataset_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM heimdall.dataset_row(retry_failed_chunks.dataset_id);
     WITH upd AS (
         UPDATE heimdall.generation_chunks c
            SET state = 'pending', attempts = 0, finished_at = NULL, claimed_by = NULL, updated_at = now()

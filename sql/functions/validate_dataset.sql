@@ -17,12 +17,12 @@
 --             (from the object store)
 -- Status: critical if any critical issue, else warning if any warning, else healthy.
 -- Parameters: dataset_id; extra_issues - JSON array of issues in the same shape;
---   stuck_after_s - grace after a claim's visibility timeout (>= 0, default 600).
+--   stuck_after_s - grace after a claim's visibility timeout (>= 0; NULL: heimdall.stuck_after_s()).
 -- Returns: {"dataset_id", "status", "checked_at", "counts": {...}, "issues": [...]}.
 -- Errors: P0002 unknown dataset; 22023 extra_issues not an array / stuck_after_s < 0.
 -- Locks: none beyond the UPDATE of the dataset's health columns. Idempotent.
 CREATE OR REPLACE FUNCTION heimdall.validate_dataset(dataset_id uuid, extra_issues jsonb DEFAULT '[]',
-                                                     stuck_after_s integer DEFAULT 600)
+                                                     stuck_after_s integer DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -34,17 +34,15 @@ DECLARE
     v_counts    jsonb;
     v_status    text;
     v_report    jsonb;
+    v_stuck     integer;
 BEGIN
-    SELECT x.* INTO d FROM heimdall.synthetic_datasets x WHERE x.id = validate_dataset.dataset_id;
-    IF d.id IS NULL THEN
-        RAISE EXCEPTION 'dataset % does not exist', coalesce(validate_dataset.dataset_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    d := heimdall.dataset_row(validate_dataset.dataset_id);
     IF jsonb_typeof(coalesce(extra_issues, '[]')) <> 'array' THEN
         RAISE EXCEPTION 'extra_issues must be a JSON array' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF stuck_after_s IS NULL OR stuck_after_s < 0 THEN
-        RAISE EXCEPTION 'stuck_after_s must be >= 0, got %', coalesce(stuck_after_s::text, 'NULL')
+    v_stuck := coalesce(validate_dataset.stuck_after_s, heimdall.stuck_after_s());
+    IF v_stuck < 0 THEN
+        RAISE EXCEPTION 'stuck_after_s must be >= 0, got %', v_stuck
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -73,21 +71,21 @@ BEGIN
             SELECT jsonb_agg(jsonb_build_object('kind', 'features_missing_iq', 'severity', 'critical',
                        'first_idx', r.lo, 'last_idx', r.hi, 'count', r.n,
                        'detail', 'feature rows without their IQ row') ORDER BY r.lo)
-              FROM (SELECT min(i) AS lo, max(i) AS hi, count(*) AS n FROM (SELECT i, i - row_number() OVER (ORDER BY i) AS grp
-                      FROM (SELECT f.sample_idx AS i FROM heimdall.measurement_features f WHERE f.dataset_id = d.id
-                            EXCEPT
-                            SELECT q.sample_idx FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id) m) g
-             GROUP BY grp) r), '[]');
+              FROM heimdall.index_islands(ARRAY(
+                       SELECT f.sample_idx FROM heimdall.measurement_features f WHERE f.dataset_id = d.id
+                       EXCEPT
+                       SELECT q.sample_idx FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id))
+                   AS r(lo, hi, n)), '[]');
     END IF;
     v_issues := v_issues || coalesce((
         SELECT jsonb_agg(jsonb_build_object('kind', 'iq_without_features', 'severity', 'critical',
                    'first_idx', r.lo, 'last_idx', r.hi, 'count', r.n,
                    'detail', 'IQ rows without their feature row') ORDER BY r.lo)
-          FROM (SELECT min(i) AS lo, max(i) AS hi, count(*) AS n FROM (SELECT i, i - row_number() OVER (ORDER BY i) AS grp
-                  FROM (SELECT q.sample_idx AS i FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id
-                        EXCEPT
-                        SELECT f.sample_idx FROM heimdall.measurement_features f WHERE f.dataset_id = d.id) m) g
-         GROUP BY grp) r), '[]');
+          FROM heimdall.index_islands(ARRAY(
+                   SELECT q.sample_idx FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id
+                   EXCEPT
+                   SELECT f.sample_idx FROM heimdall.measurement_features f WHERE f.dataset_id = d.id))
+               AS r(lo, hi, n)), '[]');
     IF d.dataset_type = 'feature_based' AND (v_counts ->> 'iq_rows')::bigint > 0 THEN
         v_issues := v_issues || jsonb_build_object('kind', 'iq_in_feature_based', 'severity', 'critical',
             'count', (v_counts ->> 'iq_rows')::bigint, 'detail', 'a feature_based dataset has IQ rows');
@@ -115,18 +113,16 @@ BEGIN
         SELECT jsonb_agg(jsonb_build_object('kind', 'gap', 'severity', 'critical',
                    'first_idx', r.lo, 'last_idx', r.hi, 'count', r.n,
                    'detail', 'reserved indices with no rows and no chunk to fill them') ORDER BY r.lo)
-          FROM (SELECT min(i) AS lo, max(i) AS hi, count(*) AS n
-                  FROM (SELECT i, i - row_number() OVER (ORDER BY i) AS grp
-                          FROM (SELECT generate_series(0, d.next_idx - 1) AS i
-                                EXCEPT
-                                SELECT f.sample_idx FROM heimdall.measurement_features f WHERE f.dataset_id = d.id
-                                EXCEPT
-                                SELECT q.sample_idx FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id
-                                EXCEPT
-                                SELECT generate_series(c.first_idx, c.last_idx) FROM heimdall.generation_chunks c
-                                 WHERE c.dataset_id = d.id AND c.state IN ('pending', 'running', 'paused', 'failed')
-                               ) missing) g
-                 GROUP BY grp) r), '[]');
+          FROM heimdall.index_islands(ARRAY(
+                   SELECT generate_series(0, d.next_idx - 1)
+                   EXCEPT
+                   SELECT f.sample_idx FROM heimdall.measurement_features f WHERE f.dataset_id = d.id
+                   EXCEPT
+                   SELECT q.sample_idx FROM heimdall.synthetic_iq_samples q WHERE q.dataset_id = d.id
+                   EXCEPT
+                   SELECT generate_series(c.first_idx, c.last_idx) FROM heimdall.generation_chunks c
+                    WHERE c.dataset_id = d.id AND c.state IN ('pending', 'running', 'paused', 'failed')))
+               AS r(lo, hi, n)), '[]');
     v_issues := v_issues || coalesce((
         SELECT jsonb_agg(jsonb_build_object('kind', 'failed_chunks', 'severity', 'warning',
                    'first_idx', c.first_idx, 'last_idx', c.last_idx, 'count', c.last_idx - c.first_idx + 1,
@@ -141,7 +137,7 @@ BEGIN
                    ORDER BY c.first_idx)
           FROM heimdall.generation_chunks c
          WHERE c.dataset_id = d.id AND c.state = 'running'
-           AND c.visible_at < now() - make_interval(secs => stuck_after_s)), '[]');
+           AND c.visible_at < now() - make_interval(secs => v_stuck)), '[]');
 
     -- Chunks and queue messages must agree: a live chunk without its message is never
     -- picked up (and --until-idle would not wait for it); a message no live chunk owns is

@@ -25,6 +25,7 @@ PINNED = "search_path=pg_catalog, heimdall, pg_temp"
 READER, WORKER, ADMIN = "heimdall_reader", "heimdall_worker", "heimdall_admin"
 PUBLIC_API = {
     "normalize_config(jsonb)": {READER, WORKER, ADMIN},
+    "stuck_after_s()": {READER, WORKER, ADMIN},
     "claim_chunk(text,integer,integer,text)": {WORKER, ADMIN},
     "extend_chunk(bigint,uuid,integer)": {WORKER, ADMIN},
     "release_chunk(bigint,uuid)": {WORKER, ADMIN},
