@@ -1,14 +1,22 @@
 """``heimdall-synth``: the command line for humans.
 
-Exit codes: 0 success; 1 error (bad input, unknown dataset, database refused);
-2 usage error (argparse); validate: 0 healthy, 1 warning, 2 critical.
-SQL errors print as one line (``error: ...``); ``--debug`` shows the traceback.
+Exit codes (``EXIT_*``; validate's in ``worker.validate.EXIT_BY_STATUS``): 0 success (and
+validate: healthy); 1 error (bad input, unknown dataset, malformed environment variable,
+database refused or unreachable); 2 usage error (argparse); 3 validate: warning;
+4 validate: critical.
+Every error a user can cause prints as one line (``error: ...``) on stderr, or with
+``--json`` as one JSON object on stdout (``error``, ``sqlstate`` or null, ``exit_code``);
+``--debug`` shows the traceback. Text that comes from the database (names, messages) is
+printed with control characters escaped (``printable``), so a name cannot move the
+cursor, recolour the terminal or fake a line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,9 +27,78 @@ from psycopg.types.json import Jsonb
 from . import __version__, db, queries
 from .errors import HeimdallError, NotFound, translate
 
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_CODES_HELP = ("exit codes: 0 ok, 1 error, 2 usage; validate: 0 healthy, 3 warning, 4 critical")
+NO_SCHEMA = "the database has no heimdall schema (or an old one): run `heimdall-synth db upgrade`"
+# undefined table / function / schema: what a database without (the current) schema answers
+SCHEMA_SQLSTATES = frozenset({"42P01", "42883", "3F000"})
+
 
 class CliError(Exception):
     """An error to print as one line, exit code 1."""
+
+
+class EnvError(CliError):
+    """A malformed environment variable (the message names it)."""
+
+
+def printable(value: Any) -> str:
+    """``value`` as text with every non-printable character (control characters, ANSI
+    escapes, line and paragraph separators, bidi overrides) written as its Python escape
+    (``\\n``, ``\\x1b``, ``\\u202e``): one line, nothing the terminal would act on."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+# ------------------------------------------------------------------ environment variables
+class _EnvValue(str):
+    """The raw text of an environment variable, used as an argparse default. argparse runs
+    a string default through the argument's ``type`` only when the sub-command owning the
+    argument is parsed and the flag is absent: the variable is parsed lazily, by the command
+    that uses it, and a malformed one fails there, naming the variable."""
+
+    var: str
+
+    def __new__(cls, text: str, var: str) -> _EnvValue:
+        obj = super().__new__(cls, text)
+        obj.var = var
+        return obj
+
+
+def env_default(var: str, fallback: str) -> str:
+    """Default of a flag: ``$var`` when set and not empty, else ``fallback`` (both parsed
+    by the flag's ``type``, e.g. ``number_type``)."""
+    text = os.environ.get(var, "")
+    return _EnvValue(text, var) if text.strip() else fallback
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def number_type(kind: type[int] | type[float], minimum: float, maximum: float,
+                unit: str = "") -> Callable[[str], Any]:
+    """An argparse ``type``: a finite ``kind`` (int: whole number) in [minimum, maximum].
+    A bad flag is a usage error (argparse, exit 2); a bad ``env_default`` value raises
+    EnvError naming the variable (exit 1)."""
+    noun = "a whole number" if kind is int else "a number"
+    expected = f"{noun}{' of ' + unit if unit else ''} in {_num(minimum)} .. {_num(maximum)}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text.strip())
+            good = math.isfinite(value) and minimum <= value <= maximum
+        except (ValueError, OverflowError):
+            good = False
+        if good:
+            return value
+        if isinstance(text, _EnvValue):
+            raise EnvError(f"{text.var} must be {expected}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}")
+
+    return parse
 
 
 def connect(args: argparse.Namespace) -> psycopg.Connection:
@@ -36,6 +113,8 @@ def connect(args: argparse.Namespace) -> psycopg.Connection:
 
 
 def resolve_dataset(conn: psycopg.Connection, ref: str) -> dict[str, Any]:
+    """The dataset ``ref`` names: a reference that reads as a uuid is an id (never a name),
+    anything else an exact name (query ``find_dataset``)."""
     row = queries.one(conn, "find_dataset", ref=ref)
     if row is None:
         raise NotFound(f"dataset {ref!r} does not exist (give its id or exact name)")
@@ -67,16 +146,19 @@ def _fmt(v: Any) -> str:
         return f"{v:.4g}"
     if isinstance(v, dict | list):
         return json.dumps(v, default=str)
-    return str(v)
+    return printable(v)
 
 
 # --------------------------------------------------------------------------------- db
 def _migrate(args: argparse.Namespace, fn: Callable[[str, str], None], verb: str) -> int:
+    from alembic.util import CommandError
     from sqlalchemy.exc import DBAPIError
 
     url = _url(args)
     try:
         fn(url, args.revision)
+    except CommandError as exc:          # unknown revision, downgrade past base, ...
+        raise CliError(f"db {args.db_command}: {exc}") from exc
     except DBAPIError as exc:
         orig = exc.orig if isinstance(exc.orig, psycopg.Error) else None
         if orig is not None:
@@ -185,7 +267,8 @@ def cmd_dataset_delete(args: argparse.Namespace) -> int:
             raise CliError(f"refusing to delete dataset {ds['name']!r} ({ds['num_samples']} samples) "
                            "without --yes")
         queries.one(conn, "delete_dataset", dataset_id=ds["id"])
-    print(f"deleted dataset {ds['name']} ({ds['id']}); its objects are removed by `heimdall-synth gc`")
+    print(f"deleted dataset {printable(ds['name'])} ({ds['id']}); its objects are removed by "
+          "`heimdall-synth gc`")
     return 0
 
 
@@ -205,13 +288,27 @@ def cmd_config_normalize(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------ parser
 Handler = Callable[[argparse.Namespace], int]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors as a JSON object on stdout when ``--json`` is on the line
+    (``json_errors``, set by ``main``); exit code 2 either way."""
+
+    json_errors = False
+
+    def error(self, message: str):  # type: ignore[override]
+        if Parser.json_errors:
+            sys.exit(report_error(message, None, EXIT_USAGE, json_mode=True))
+        super().error(message)
+
+
 EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = []
 
 
 def build_parser() -> argparse.ArgumentParser:
     # Common options are accepted before or after the sub-command; SUPPRESS keeps a
     # sub-parser from resetting a value given earlier on the line.
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--database-url", default=argparse.SUPPRESS,
                         help="libpq URL (default: $HEIMDALL_DATABASE_URL)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
@@ -219,9 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks")
 
-    p = argparse.ArgumentParser(prog="heimdall-synth",
-                                description="Generate, grow and check synthetic RF datasets.",
-                                epilog="exit codes: 0 ok, 1 error, 2 usage; validate: 0/1/2 = healthy/warning/critical")
+    p = Parser(prog="heimdall-synth", description="Generate, grow and check synthetic RF datasets.",
+               epilog=EXIT_CODES_HELP)
     # The top level gets its own copies (parents= would share the action objects, and a
     # default set here would leak into every sub-parser).
     p.add_argument("--database-url", default=None, help="libpq URL (default: $HEIMDALL_DATABASE_URL)")
@@ -295,25 +391,76 @@ def _load_extra_commands() -> None:
             EXTRA_COMMANDS.append(mod.register)
 
 
+def report_error(message: str, sqlstate: str | None, code: int, json_mode: bool) -> int:
+    """Print one error: ``error: ...`` on stderr, or with --json one JSON object on stdout.
+    Returns ``code``."""
+    text = printable(message)
+    if json_mode:
+        print(json.dumps({"error": text, "sqlstate": sqlstate, "exit_code": code}))
+    else:
+        print(f"error: {text}", file=sys.stderr)
+    return code
+
+
+def schema_missing(database_url: str | None) -> bool:
+    """After an undefined table/function/schema error: does the database lack the heimdall
+    schema, or hold an older revision than this code's migrations? False when the schema is
+    current (the error is then something else) or when that cannot be told."""
+    try:
+        url = db.database_url(database_url)
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            if not queries.one(conn, "schema_present")["present"]:
+                return True
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+        from sqlalchemy import create_engine, pool
+
+        cfg = db.alembic_config(url)
+        engine = create_engine(cfg.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+        try:
+            with engine.connect() as c:
+                current = set(MigrationContext.configure(
+                    c, opts={"version_table_schema": "public"}).get_current_heads())
+        finally:
+            engine.dispose()
+        # no version table: built from sql/ directly, not by migrations; cannot tell
+        return bool(current) and current != set(ScriptDirectory.from_config(cfg).get_heads())
+    except Exception:
+        return False
+
+
+def _flag_on_line(argv: Sequence[str], flag: str) -> bool:
+    tokens = list(argv)
+    return flag in (tokens[:tokens.index("--")] if "--" in tokens else tokens)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    json_mode, debug = _flag_on_line(argv, "--json"), _flag_on_line(argv, "--debug")
     _load_extra_commands()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    Parser.json_errors = json_mode
+    args: argparse.Namespace | None = None
     try:
+        args = parser.parse_args(argv)    # env_default values are parsed here: EnvError
+        json_mode, debug = bool(getattr(args, "json", False)), bool(getattr(args, "debug", False))
         return args.func(args)
-    except (HeimdallError, CliError) as exc:
-        if args.debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except psycopg.Error as exc:
-        if args.debug:
-            raise
-        print(f"error: {translate(exc)}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (HeimdallError, CliError, psycopg.Error, OSError) as exc:
+        if debug:
+            raise
+        err = translate(exc) if isinstance(exc, psycopg.Error) else exc
+        sqlstate = getattr(err, "sqlstate", None)
+        message = str(err)
+        if isinstance(exc, OSError) and exc.filename and exc.strerror:
+            message = f"{exc.filename}: {exc.strerror}"
+        if sqlstate in SCHEMA_SQLSTATES and schema_missing(getattr(args, "database_url", None)):
+            message = NO_SCHEMA
+        return report_error(message, sqlstate, EXIT_ERROR, json_mode)
+    finally:
+        Parser.json_errors = False
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,7 +38,7 @@ import numpy as np
 import psycopg
 
 from . import __version__, queries
-from .cli import connect, emit
+from .cli import CliError, connect, emit
 from .errors import HeimdallError, InvalidInput
 from .maintenance import add_s3_arguments, store_from_args
 from .rows import FEATURE_COLUMNS
@@ -367,13 +367,23 @@ def _manifest(ds: Mapping[str, Any], fmt: str, first: int, stop: int, layout: di
 
 
 # ------------------------------------------------------------------------------ CLI
+def out_error(out: str, exc: OSError) -> CliError:
+    """A file-system error under --out (not a directory, no permission, disk full...) as
+    one line naming the option, the directory and the file that failed."""
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != out else ""
+    return CliError(f"cannot write to --out {out}: {exc.strerror or exc}{where}")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     requested = parse_range(args.range)
     with connect(args) as conn:
-        root, manifest = export_dataset(conn, args.dataset, args.format, Path(args.out),
-                                  store=lambda: store_from_args(args), requested=requested,
-                                  shard_size=args.shard_size, overwrite=args.overwrite,
-                                  progress=not args.json and sys.stderr.isatty())
+        try:
+            root, manifest = export_dataset(conn, args.dataset, args.format, Path(args.out),
+                                            store=lambda: store_from_args(args), requested=requested,
+                                            shard_size=args.shard_size, overwrite=args.overwrite,
+                                            progress=not args.json and sys.stderr.isatty())
+        except OSError as exc:
+            raise out_error(args.out, exc) from exc
     if args.json:
         emit(args, manifest)
         return 0
@@ -390,8 +400,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     requested = parse_range(args.range)
     with connect(args) as conn:
-        paths = plot_dataset(conn, args.dataset, Path(args.out), store=lambda: store_from_args(args),
-                             sample=args.sample, requested=requested, max_samples=args.max_samples)
+        try:
+            paths = plot_dataset(conn, args.dataset, Path(args.out), store=lambda: store_from_args(args),
+                                 sample=args.sample, requested=requested, max_samples=args.max_samples)
+        except OSError as exc:
+            raise out_error(args.out, exc) from exc
     if args.json:
         emit(args, [str(p) for p in paths])
     else:

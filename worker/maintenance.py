@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -11,9 +10,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from . import queries
-from .cli import connect, emit, resolve_dataset
+from .cli import connect, emit, env_default, number_type, resolve_dataset
 from .errors import HeimdallError
 from .storage import ObjectStore, StorageError, iq_object_key, parse_iq_key
+
+GRACE_MAX_S = 10 * 365 * 86400      # --grace / $HEIMDALL_GC_GRACE_S: 0 .. 10 years
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -156,7 +157,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     x = sub.add_parser("gc", help="remove objects of deleted datasets and unreferenced objects",
                        parents=[common])
     add_s3_arguments(x)
-    x.add_argument("--grace", type=float, default=float(os.environ.get("HEIMDALL_GC_GRACE_S", 3600)),
-                   help="only remove objects older than this many seconds (default 3600)")
+    x.add_argument("--grace", type=number_type(float, 0, GRACE_MAX_S, "seconds"),
+                   default=env_default("HEIMDALL_GC_GRACE_S", "3600"),
+                   help="only remove objects older than this many seconds "
+                        "(default $HEIMDALL_GC_GRACE_S or 3600)")
     x.add_argument("--dry-run", action="store_true", help="list what would be removed")
     x.set_defaults(func=cmd_gc)

@@ -18,11 +18,16 @@ SELECT key, value_type, default_value, min_value, max_value, min_exclusive, unit
   FROM heimdall.config_keys ORDER BY key;
 
 -- name: find_dataset
--- A dataset by id (text form of a uuid) or by exact name.
+-- A dataset by reference, never ambiguous: a reference that reads as a uuid (the rule of
+-- the name CHECK on synthetic_datasets: 32 hex digits, any case, once braces, hyphens and
+-- a "urn:uuid:" prefix are dropped) matches the id only, even where an old row is named
+-- like it; anything else matches the exact name only. At most one row.
 SELECT id, name, dataset_type, config, seed, num_samples, next_idx, generator_version,
        created_at, health_status, health_checked_at
   FROM heimdall.synthetic_datasets
- WHERE id::text = %(ref)s OR name = %(ref)s;
+ WHERE CASE WHEN lower(translate(%(ref)s::text, '{}-', '')) ~ '^(urn:uuid:)?[0-9a-f]{32}$'
+            THEN id = right(lower(translate(%(ref)s::text, '{}-', '')), 32)::uuid
+            ELSE name = %(ref)s::text END;
 
 -- name: list_datasets
 SELECT h.dataset_id AS id, h.name, h.dataset_type, h.num_samples, h.reserved, h.ready_prefix,

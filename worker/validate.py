@@ -21,21 +21,31 @@ import hashlib
 import json
 import os
 import sys
+import warnings
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import psycopg
+from minio.error import S3Error
 from psycopg.types.json import Jsonb
 
 from . import queries
-from .cli import connect, emit, resolve_dataset
+from .cli import connect, emit, number_type, printable, resolve_dataset
 from .errors import HeimdallError
 from .maintenance import add_s3_arguments, store_from_args
-from .storage import ObjectStore, StorageError, dataset_prefix, iq_object_key
+from .storage import (
+    IQ_DTYPE,
+    ObjectStore,
+    StorageError,
+    dataset_prefix,
+    iq_object_key,
+    parse_iq_key,
+)
 
-EXIT_BY_STATUS = {"healthy": 0, "warning": 1, "critical": 2}
+# distinct from errors (1) and usage (2); see worker.cli EXIT_* and the README
+EXIT_BY_STATUS = {"healthy": 0, "warning": 3, "critical": 4}
 REGENERATE_KINDS = ("features_missing_iq", "iq_without_features", "gap", "missing_object",
                     "object_too_short", "corrupt_sample", "corrupt_object")
 
@@ -59,18 +69,124 @@ def _issue(kind: str, severity: str, indices: list[int] | None = None, detail: s
              "key": key, "detail": detail, **extra} for lo, hi in _ranges(indices)]
 
 
-def _npy_header(blob: bytes) -> tuple[tuple[int, ...], str] | None:
-    """(shape, dtype descr) of a .npy prefix, or None if it is not one."""
+NPY_MAGIC = b"\x93NUMPY"
+NPY_MAX_HEADER = 64 * 1024        # ours are 128 bytes; numpy itself refuses > 10,000 by default
+NPY_MAX_DIMS = 64                 # numpy's NPY_MAXDIMS
+
+
+class NpyHeader(NamedTuple):
+    """A valid .npy header: the array's shape, dtype descr, order, and where its data start."""
+
+    shape: tuple[int, ...]
+    descr: str
+    fortran_order: bool
+    data_offset: int
+
+
+def _npy_header(blob: bytes) -> NpyHeader | None:
+    """The header of a .npy file, or None if ``blob`` does not start with a valid one.
+
+    Total: any bytes give one of the two, never an exception (the object's content is
+    untrusted). Valid means: magic, version 1.0 / 2.0 / 3.0, a header length inside the
+    blob and at most NPY_MAX_HEADER bytes (bounds the work ``ast.literal_eval`` can be made
+    to do: deep nesting, huge literals), a dict literal with exactly the keys descr,
+    fortran_order, shape; shape a tuple of at most 64 non-negative ints; fortran_order a
+    bool; descr a string naming a numpy dtype."""
     try:
-        if blob[:6] != b"\x93NUMPY":
+        if len(blob) < 10 or blob[:6] != NPY_MAGIC:
             return None
-        major = blob[6]
-        hlen = int.from_bytes(blob[8:10], "little") if major == 1 else int.from_bytes(blob[8:12], "little")
-        start = 10 if major == 1 else 12
-        header = ast.literal_eval(blob[start:start + hlen].decode("latin1"))
-        return tuple(header["shape"]), str(header["descr"])
-    except (ValueError, SyntaxError, KeyError, IndexError, UnicodeDecodeError):
-        return None
+        major, minor = blob[6], blob[7]
+        if minor != 0 or major not in (1, 2, 3):
+            return None
+        if major == 1:
+            start, hlen = 10, int.from_bytes(blob[8:10], "little")
+        else:
+            start, hlen = 12, int.from_bytes(blob[8:12], "little")
+        if hlen > NPY_MAX_HEADER or start + hlen > len(blob):
+            return None
+        text = bytes(blob[start:start + hlen]).decode("utf-8" if major == 3 else "latin1")
+        with warnings.catch_warnings():          # e.g. "invalid escape sequence" in a string
+            warnings.simplefilter("ignore")
+            header = ast.literal_eval(text)
+            if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+                return None
+            shape, descr, fortran_order = header["shape"], header["descr"], header["fortran_order"]
+            if (not isinstance(shape, tuple) or len(shape) > NPY_MAX_DIMS
+                    or not all(type(x) is int and x >= 0 for x in shape)):
+                return None
+            if type(fortran_order) is not bool or not isinstance(descr, str):
+                return None
+            np.dtype(descr)                                      # unknown -> TypeError
+        return NpyHeader(shape, descr, fortran_order, start + hlen)
+    except Exception:        # noqa: BLE001 - SyntaxError, ValueError, TypeError, RecursionError,
+        return None          # MemoryError (parser stack), UnicodeDecodeError...: not a .npy
+
+
+def _object_layout_problem(header: NpyHeader | None, size: int, items: list[dict[str, Any]],
+                           first_idx: int | None, last_idx: int | None) -> str | None:
+    """Why an object's bytes cannot be the .npy the worker wrote for these rows, or None."""
+    if header is None:
+        return "not a valid .npy (bad magic, version, header length or header dict)"
+    if header.descr != IQ_DTYPE.str or header.fortran_order:
+        return f"dtype {header.descr[:40]!r}, fortran_order {header.fortran_order}: expected '<c8', C order"
+    shapes = {tuple(r["shape"]) for r in items}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        return f"its rows disagree on the sample shape: {sorted(shapes)[:3]}"
+    receivers, length = next(iter(shapes))
+    n = header.shape[0] if len(header.shape) == 3 else None
+    if n is None or header.shape[1:] != (receivers, length):
+        return f"shape {_short(header.shape)} is not (n, {receivers}, {length})"
+    if first_idx is not None and last_idx is not None and n != last_idx - first_idx + 1:
+        return f"shape {_short(header.shape)}: the chunk {first_idx}..{last_idx} has {last_idx - first_idx + 1}"
+    per = receivers * length * IQ_DTYPE.itemsize
+    expected = header.data_offset + n * per
+    if size != expected:
+        return f"{size} bytes, a complete .npy of shape {_short(header.shape)} has {expected}"
+    for r in items:
+        k = (r["sample_idx"] - first_idx) if first_idx is not None else (r["byte_offset"] - header.data_offset) // per
+        if not 0 <= k < n or r["byte_offset"] != header.data_offset + k * per or r["byte_length"] != per:
+            return (f"sample {r['sample_idx']} at bytes {r['byte_offset']}+{r['byte_length']} is not "
+                    f"sample {k} of the array")
+    return None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _is_missing(exc: StorageError) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, S3Error) and cause.code in ("NoSuchKey", "NoSuchObject")
+
+
+def _deep_object_issues(store: ObjectStore, key: str, size: int,
+                        items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every sample of one object read and checked: the whole object must be the complete
+    .npy the worker wrote for these rows (else corrupt_object covering all its rows, so the
+    repair regenerates the whole object bit-identically), then each sample's sha256
+    (corrupt_sample). Raises only for a store failure that is not about this object."""
+    indices = [r["sample_idx"] for r in items]
+    parsed = parse_iq_key(key)
+    first_idx, last_idx = (parsed[1], parsed[2]) if parsed else (None, None)
+    n = last_idx - first_idx + 1 if parsed else len(items)
+    limit = 12 + NPY_MAX_HEADER + max(n, len(items)) * max(r["byte_length"] for r in items)
+    if size > limit:                       # not read: it cannot be ours, whatever it holds
+        return _issue("corrupt_object", "critical", indices,
+                      f"object {key}: {size} bytes, more than any .npy of these samples ({limit})", key=key)
+    try:
+        blob = store.get(key)
+    except StorageError as exc:
+        if _is_missing(exc):               # deleted between the LIST and this GET
+            return _issue("missing_object", "critical", indices, f"object {key} does not exist", key=key)
+        raise
+    problem = _object_layout_problem(_npy_header(blob), len(blob), items, first_idx, last_idx)
+    if problem is not None:
+        return _issue("corrupt_object", "critical", indices, f"object {key}: {problem}", key=key)
+    bad = [r["sample_idx"] for r in items
+           if hashlib.sha256(blob[r["byte_offset"]:r["byte_offset"] + r["byte_length"]]).hexdigest() != r["sha256"]]
+    return _issue("corrupt_sample", "critical", bad, f"bytes in {key} do not match their sha256",
+                  key=key) if bad else []
 
 
 def object_store_issues(conn: psycopg.Connection, store: ObjectStore, dataset_id: Any, deep: bool,
@@ -92,27 +208,13 @@ def object_store_issues(conn: psycopg.Connection, store: ObjectStore, dataset_id
         if obj is None:
             issues += _issue("missing_object", "critical", [r["sample_idx"] for r in items],
                              f"object {key} does not exist", key=key)
-            continue
-        short = [r["sample_idx"] for r in items if r["byte_offset"] + r["byte_length"] > obj.size]
-        if short:
-            issues += _issue("object_too_short", "critical", short,
-                             f"object {key} has {obj.size} bytes, too few for these samples", key=key)
-        if deep:
-            blob = store.get(key)
-            header = _npy_header(blob)
-            expected_shape = tuple(items[0]["shape"])
-            if header is None or header[1] != np.dtype("<c8").str or tuple(header[0][1:]) != expected_shape:
-                issues += _issue("corrupt_object", "critical", [r["sample_idx"] for r in items],
-                                 f"object {key}: .npy header {header} does not match complex64 "
-                                 f"(n, {expected_shape[0]}, {expected_shape[1]})", key=key)
-                continue
-            bad = [r["sample_idx"] for r in items
-                   if r["byte_offset"] + r["byte_length"] <= len(blob)
-                   and hashlib.sha256(blob[r["byte_offset"]:r["byte_offset"] + r["byte_length"]]).hexdigest()
-                   != r["sha256"]]
-            if bad:
-                issues += _issue("corrupt_sample", "critical", bad,
-                                 f"bytes in {key} do not match their sha256", key=key)
+        elif deep:                         # supersedes the size check: the whole object is read
+            issues += _deep_object_issues(store, key, obj.size, items)
+        else:
+            short = [r["sample_idx"] for r in items if r["byte_offset"] + r["byte_length"] > obj.size]
+            if short:
+                issues += _issue("object_too_short", "critical", short,
+                                 f"object {key} has {obj.size} bytes, too few for these samples", key=key)
     referenced = set(by_key)
     for key, obj in sorted(listing.items()):
         if key in referenced or key in open_keys:
@@ -199,7 +301,7 @@ def apply_repair(conn: psycopg.Connection, store: ObjectStore | None, dataset_id
 
 def _summary_table(report: dict[str, Any]) -> None:
     c = report["counts"]
-    print(f"dataset {report['name']} ({report['dataset_id']}): {report['status'].upper()}")
+    print(f"dataset {printable(report['name'])} ({report['dataset_id']}): {report['status'].upper()}")
     print(f"  num_samples {c['num_samples']}  reserved {c['reserved']}  feature rows {c['feature_rows']}  "
           f"IQ rows {c['iq_rows']}  open chunks {c['open_chunks']}")
     if not report["issues"]:
@@ -250,7 +352,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, default=str, indent=2))
     else:
-        print(f"dataset {ds['name']}: {report['status']}; {len(actions)} action(s) "
+        print(f"dataset {printable(ds['name'])}: {report['status']}; {len(actions)} action(s) "
               f"{'applied' if args.apply else 'planned (dry run: add --apply)'}")
         if actions:
             emit(args, actions, columns=["action", "first_idx", "last_idx", "count", "reason", "key"])
@@ -261,11 +363,11 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    x = sub.add_parser("validate", help="check a dataset (exit 0 healthy, 1 warning, 2 critical)",
+    x = sub.add_parser("validate", help="check a dataset (exit 0 healthy, 3 warning, 4 critical)",
                        parents=[common])
     x.add_argument("dataset", help="id or name")
     x.add_argument("--deep", action="store_true", help="also hash every sample's bytes")
-    x.add_argument("--stuck-after", type=int, default=None,
+    x.add_argument("--stuck-after", type=number_type(int, 0, 86400 * 365), default=None,
                    help="a running chunk is stuck this many seconds after its visibility timeout "
                         "(default: heimdall.stuck_after_s(), 600)")
     add_s3_arguments(x)
@@ -275,7 +377,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     x.add_argument("dataset", help="id or name")
     x.add_argument("--apply", action="store_true", help="carry the actions out")
     x.add_argument("--shallow", action="store_true", help="skip hashing sample bytes before repairing")
-    x.add_argument("--grace", type=float, default=3600.0, help="orphans younger than this stay (s)")
-    x.add_argument("--stuck-after", type=int, default=None, help="see validate")
+    x.add_argument("--grace", type=number_type(float, 0, 86400 * 3650, "seconds"), default=3600.0,
+                   help="orphans younger than this stay (s)")
+    x.add_argument("--stuck-after", type=number_type(int, 0, 86400 * 365), default=None, help="see validate")
     add_s3_arguments(x)
     x.set_defaults(func=cmd_repair)

@@ -179,11 +179,11 @@ def test_cli_exit_codes_json_and_dry_run(conn, store, dataset, db_url, s3_server
     assert r.returncode == 0 and "HEALTHY" in r.stdout
     store.put(f"datasets/{dataset}/iq/stray.bin", b"junk")
     r = run_cli(db_url, s3_server, bucket, "validate", "victim", "--json")
-    assert r.returncode == 1
+    assert r.returncode == 3                      # warning (1 is an error)
     assert json.loads(r.stdout)["issues"][0]["kind"] == "orphan_object"
     store.remove([key_of(conn, dataset, 0)])
     r = run_cli(db_url, s3_server, bucket, "validate", str(dataset), "--deep")
-    assert r.returncode == 2 and "missing_object" in r.stdout
+    assert r.returncode == 4 and "missing_object" in r.stdout   # critical
     r = run_cli(db_url, s3_server, bucket, "repair", "victim")
     assert r.returncode == 0 and "dry run" in r.stdout and "regenerate" in r.stdout
     assert conn.execute("SELECT count(*) FROM heimdall.generation_requests WHERE kind = 'repair'").fetchone()[0] == 0
