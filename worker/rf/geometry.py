@@ -29,6 +29,38 @@ def haversine_m(lat1_deg, lon1_deg, lat2_deg, lon2_deg) -> np.ndarray:
     return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
+# WGS 84 ellipsoid (NIMA TR8350.2, 3rd ed., table 3.1): semi-major axis and flattening.
+WGS84_A_M = 6_378_137.0
+WGS84_F = 1.0 / 298.257223563
+WGS84_E2 = WGS84_F * (2.0 - WGS84_F)            # first eccentricity squared
+WGS84_B_M = WGS84_A_M * (1.0 - WGS84_F)         # semi-minor axis
+
+
+def geodetic_to_ecef_m(lat_deg, lon_deg, height_m):
+    """Geodetic latitude/longitude (degrees) and ellipsoidal height (m) on WGS 84 to
+    Earth-centred, Earth-fixed x, y, z (m), broadcasting over arrays (TR8350.2 eq. 4-14:
+    N = a / sqrt(1 - e^2 sin^2 phi); x = (N + h) cos phi cos lambda, y = (N + h) cos phi
+    sin lambda, z = (N (1 - e^2) + h) sin phi)."""
+    phi = np.radians(np.asarray(lat_deg, dtype=np.float64))
+    lam = np.radians(np.asarray(lon_deg, dtype=np.float64))
+    h = np.asarray(height_m, dtype=np.float64)
+    sin_phi = np.sin(phi)
+    n = WGS84_A_M / np.sqrt(1.0 - WGS84_E2 * sin_phi * sin_phi)
+    x = (n + h) * np.cos(phi) * np.cos(lam)
+    y = (n + h) * np.cos(phi) * np.sin(lam)
+    z = (n * (1.0 - WGS84_E2) + h) * sin_phi
+    return x, y, z
+
+
+def ecef_range_m(lat1_deg, lon1_deg, h1_m, lat2_deg, lon2_deg, h2_m) -> np.ndarray:
+    """Straight-line (slant) range in metres between two WGS 84 points, through ECEF:
+    what a time of arrival measures. The sphere (haversine + height) is off by hundreds of
+    metres on 150 km baselines; this is exact for the ellipsoid."""
+    x1, y1, z1 = geodetic_to_ecef_m(lat1_deg, lon1_deg, h1_m)
+    x2, y2, z2 = geodetic_to_ecef_m(lat2_deg, lon2_deg, h2_m)
+    return np.sqrt((x2 - x1) ** 2 + (y2 - y1) ** 2 + (z2 - z1) ** 2)
+
+
 def slant_range_m(ground_m, alt1_m, alt2_m) -> np.ndarray:
     """Straight-line range combining ground distance and height difference (metres)."""
     return np.hypot(ground_m, np.asarray(alt2_m) - np.asarray(alt1_m))
