@@ -43,4 +43,4 @@ VALUES
         NULL, NULL, false, NULL,
         'Receiver layout: {"mode":"fixed","stations":[{id,name,lat,lon,alt_m}]} or {"mode":"random"|"hexagonal","count_min","count_max","area":{lat_min,lat_max,lon_min,lon_max},"alt_m"}'),
     ('chunk_size',             'integer', '100',    1,       10000,    false, 'samples', 'Samples per work chunk (one queue message, one IQ object)'),
-    ('max_attempts',           'integer', '1000',   1,       1000000,  false, NULL,   'Draws per sample index before the chunk fails (config that never accepts)');
+    ('max_attempts',           'integer', '1000',   1,       10000,    false, NULL,   'Draws per sample index before the chunk fails (config that never accepts)');

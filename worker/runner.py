@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,7 @@ from .rows import (
     feature_rows,
     iq_rows,
 )
-from .storage import ObjectStore, StorageError, StreamingChunk, iq_object_key
+from .storage import ObjectStore, StorageError, StreamAborted, StreamingChunk, iq_object_key
 
 log = logging.getLogger("heimdall.worker")
 
@@ -226,20 +227,30 @@ class Worker:
         try:
             with Heartbeat(self.s.database_url, chunk_id, job["claim_token"], self.s.vt_s):
                 from .rf import GENERATOR_VERSION, GenerationError, generate_samples
+                from .rf.generate import GenerationCancelled
 
                 cfg = GenerationConfig.from_normalized(job["config"])
                 key, enc, nbytes = None, None, 0
+                cancel = self._cancel_check()
                 try:
                     if job["dataset_type"] == "iq_raw":
                         key = iq_object_key(ds, first, last)
-                        batch, enc, t_gen = self._generate_streaming(job, cfg, key, generate_samples)
+                        batch, enc, t_gen = self._generate_streaming(job, cfg, key, generate_samples, cancel)
                         nbytes = enc.total_len
                         fault_point("after_upload")
                     else:
-                        batch = generate_samples(cfg, job["seed"], first, last - first + 1, want_iq=False)
+                        batch = generate_samples(cfg, job["seed"], first, last - first + 1, want_iq=False,
+                                                 cancel=cancel)
                         t_gen = time.monotonic()
                 except GenerationError as exc:
                     self._fail(job, str(exc), permanent=True)
+                    return
+                except GenerationCancelled as exc:
+                    # stop requested and the grace is over: give the chunk back now (the
+                    # run loop then exits); another worker regenerates the same bytes
+                    self._release(job)
+                    _log("chunk_cancelled", chunk_id=chunk_id, sample_idx=exc.sample_idx,
+                         seconds=round(time.monotonic() - t0, 3))
                     return
                 t_up = time.monotonic()
                 completed = self._commit(job, batch, key, enc, cfg.sample_rate_hz, GENERATOR_VERSION)
@@ -255,17 +266,32 @@ class Worker:
              upload_s=round(t_up - t_gen, 3), commit_s=round(t_end - t_up, 3), bytes=nbytes,
              attempt=job["attempt"], kind=job["kind"])
 
-    def _generate_streaming(self, job: dict[str, Any], cfg: GenerationConfig, key: str, generate_samples):
+    def _generate_streaming(self, job: dict[str, Any], cfg: GenerationConfig, key: str, generate_samples,
+                            cancel: Callable[[], bool] | None = None):
         """Generate an iq_raw chunk in blocks and stream each block to the object store as
         soon as it exists, so the upload overlaps the generation of the rest. Generation is
         deterministic per index, so the blocks concatenate to exactly the whole-chunk
-        result. If the streamed PUT fails, the whole object is re-sent with retries.
+        result. Memory stays bounded whatever the chunk size: a few blocks wait between
+        generator and uploader (the generator waits while the uploader is behind) and a
+        sent block is dropped. If the streamed PUT fails, the chunk is generated again and
+        streamed again (``_upload``: backoff, ``s3_retry_s``, stop request), never buffered.
 
-        Returns (batch without IQ, StreamingChunk, time generation ended)."""
+        Returns (batch without IQ, StreamingChunk of the PUT that succeeded, time generation
+        ended). Raises GenerationError / GenerationCancelled from the generator (``cancel``
+        is passed to it) and StorageError once the retries are exhausted."""
+        return self._upload(key, lambda: self._stream_chunk_once(job, cfg, key, generate_samples, cancel))
+
+    def _stream_chunk_once(self, job: dict[str, Any], cfg: GenerationConfig, key: str, generate_samples,
+                           cancel: Callable[[], bool] | None):
+        """One attempt of ``_generate_streaming``: generate the chunk block by block while one
+        uploader thread PUTs the stream. A failed upload aborts the stream (the generator
+        stops at its next block) and raises StorageError; a failed generation aborts the
+        stream (a short stream never completes a PUT: minio aborts the multipart upload)
+        and re-raises."""
         first, last = job["first_idx"], job["last_idx"]
         n = last - first + 1
         stream = StreamingChunk(n, cfg.receivers.max_receivers, cfg.num_iq_samples)
-        block = max(1, min(n, ObjectStore.STREAM_PART_BYTES // max(stream.sample_nbytes, 1)))
+        block = min(n, stream.samples_per_block())
         upload_error: list[BaseException] = []
 
         def upload() -> None:
@@ -274,37 +300,44 @@ class Worker:
                 self.store.put_stream(key, stream.reader(), stream.total_len)
             except BaseException as exc:   # reported to the main thread below
                 upload_error.append(exc)
+                stream.abort(f"upload failed: {exc}")
 
-        uploader = threading.Thread(target=upload, daemon=True)
+        uploader = threading.Thread(target=upload, daemon=True, name=f"upload-{job['chunk_id']}")
         uploader.start()
-        batches = []
+        batch = ChunkBatchBuilder(n)
         try:
             for off in range(0, n, block):
-                b = generate_samples(cfg, job["seed"], first + off, min(block, n - off), want_iq=True)
-                stream.add(b.iq)
-                b.iq = None
-                batches.append(b)
-        except BaseException:
-            # A short stream makes the PUT fail (minio aborts the multipart upload): wait
-            # for that, so no upload of this chunk outlives the error.
+                b = generate_samples(cfg, job["seed"], first + off, min(block, n - off), want_iq=True,
+                                     cancel=cancel)
+                iq, b.iq = b.iq, None
+                stream.add(iq)
+                del iq
+                batch.add(b)
             stream.close()
-            uploader.join(60)
+        except StreamAborted:
+            pass                           # the upload failed: its error is raised below
+        except BaseException:
+            stream.abort("generation stopped")
+            uploader.join(5)
             raise
-        stream.close()
         t_gen = time.monotonic()
         uploader.join()
         if upload_error:
-            _log("s3_retry", key=key, error=str(upload_error[0]), retry_in_s=0)
-            self._upload(key, stream.encoded().data)
-        return concat_batches(batches), stream, t_gen
+            exc = upload_error[0]
+            if isinstance(exc, StorageError):
+                raise exc
+            raise StorageError(f"PUT {key} failed: {type(exc).__name__}: {exc}") from exc
+        return batch.result(), stream, t_gen
 
-    def _upload(self, key: str, data: bytes) -> None:
-        """PUT with retries: an object-store outage is not the chunk's fault."""
+    def _upload(self, key: str, send: Callable[[], Any]) -> Any:
+        """Run ``send`` (one complete PUT of ``key``, e.g. generate + stream a chunk) with
+        retries: an object-store outage is not the chunk's fault. Backoff 0.5 s doubling to
+        10 s, for ``s3_retry_s`` and not after a stop request; a vanished bucket is
+        recreated. Returns what ``send`` returns."""
         start, delay = time.monotonic(), 0.5
         while True:
             try:
-                self.store.put(key, data)
-                return
+                return send()
             except StorageError as exc:
                 if time.monotonic() - start > self.s.s3_retry_s or self.stop_requested:
                     raise
@@ -316,6 +349,26 @@ class Worker:
                 _log("s3_retry", key=key, error=str(exc), retry_in_s=delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+    # A stop request (the first SIGTERM/SIGINT) lets the chunk in hand finish when its
+    # generation ends within this many seconds; past that, generation stops at its next
+    # attempt and the chunk is released (a config that rarely accepts can take hours).
+    STOP_GRACE_S = 5.0
+
+    def _cancel_check(self) -> Callable[[], bool]:
+        """The generator's cancellation check for one chunk: True once a stop was requested
+        and STOP_GRACE_S have passed since the generator first saw it."""
+        seen: list[float] = []
+
+        def cancel() -> bool:
+            if not self.stop_requested:
+                return False
+            now = time.monotonic()
+            if not seen:
+                seen.append(now)
+            return now - seen[0] >= self.STOP_GRACE_S
+
+        return cancel
 
     def _commit(self, job, batch, key, enc, sample_rate_hz: int, generator_version: str) -> bool:
         """One transaction: lock chunk, COPY rows, complete. Retried across reconnects."""
@@ -397,6 +450,46 @@ def concat_batches(batches: list[Any]) -> Any:
     return type(first)(**merged)
 
 
+class ChunkBatchBuilder:
+    """Collects consecutive SampleBatch blocks (without IQ) into one batch of ``n`` samples,
+    copying each block into arrays allocated once for the chunk: the feature batch of a
+    chunk is held once (no per-block arrays kept, no concatenation peak)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.filled = n, 0
+        self._cls: type | None = None
+        self._fields: dict[str, Any] = {}
+
+    def add(self, b: Any) -> None:
+        k = len(b)
+        if self.filled + k > self.n:
+            raise ValueError(f"{self.filled + k} samples for a chunk of {self.n}")
+        if self._cls is None:
+            self._cls = type(b)
+            for f in dataclasses.fields(b):
+                v = getattr(b, f.name)
+                if v is None:
+                    self._fields[f.name] = None
+                elif isinstance(v, np.ndarray):
+                    self._fields[f.name] = np.empty((self.n, *v.shape[1:]), dtype=v.dtype)
+                else:
+                    self._fields[f.name] = []
+        for name, dst in self._fields.items():
+            v = getattr(b, name)
+            if isinstance(dst, np.ndarray):
+                dst[self.filled:self.filled + k] = v
+            elif dst is not None:
+                dst.extend(v)
+            elif v is not None:
+                raise ValueError(f"field {name} is None in the first block only")
+        self.filled += k
+
+    def result(self) -> Any:
+        if self._cls is None or self.filled != self.n:
+            raise ValueError(f"{self.filled} of {self.n} samples collected")
+        return self._cls(**self._fields)
+
+
 def _with_fault_after_first(rows, point: str):
     for i, row in enumerate(rows):
         yield row
@@ -433,6 +526,10 @@ def cmd_worker_run(args: argparse.Namespace) -> int:
 
 
 def add_worker_arguments(x: argparse.ArgumentParser) -> None:
+    # $HEIMDALL_WORKER_* are parsed when `worker run` is, not when the parser is built: a
+    # malformed one fails the worker naming it and leaves every other command alone.
+    from .cli import env_default, number_type
+
     x.add_argument("--until-idle", action="store_true",
                    help="exit 0 once the queue is empty and no chunk is in flight")
     x.add_argument("--s3-endpoint", help="host:port (default $HEIMDALL_S3_ENDPOINT)")
@@ -440,13 +537,19 @@ def add_worker_arguments(x: argparse.ArgumentParser) -> None:
     x.add_argument("--s3-secret-key", help="default $HEIMDALL_S3_SECRET_KEY")
     x.add_argument("--s3-bucket", help="default $HEIMDALL_S3_BUCKET or heimdall-iq (created if missing)")
     x.add_argument("--s3-secure", default=None, help="true/false (default $HEIMDALL_S3_SECURE or false)")
-    x.add_argument("--vt", type=int, default=int(os.environ.get("HEIMDALL_WORKER_VT_S", 120)),
-                   help="visibility timeout of a claimed chunk, seconds (default 120)")
-    x.add_argument("--max-reads", type=int, default=int(os.environ.get("HEIMDALL_WORKER_MAX_READS", 5)),
-                   help="deliveries before a chunk is marked failed (default 5)")
-    x.add_argument("--poll", type=float, default=0.5, help="seconds between polls of an empty queue")
+    x.add_argument("--vt", type=number_type(int, 1, 86400, "seconds"),
+                   default=env_default("HEIMDALL_WORKER_VT_S", "120"),
+                   help="visibility timeout of a claimed chunk, seconds 1 .. 86400 "
+                        "(default $HEIMDALL_WORKER_VT_S or 120)")
+    x.add_argument("--max-reads", type=number_type(int, 1, 1000),
+                   default=env_default("HEIMDALL_WORKER_MAX_READS", "5"),
+                   help="deliveries before a chunk is marked failed, 1 .. 1000 "
+                        "(default $HEIMDALL_WORKER_MAX_READS or 5)")
+    x.add_argument("--poll", type=number_type(float, 0.01, 60, "seconds"), default=0.5,
+                   help="seconds between polls of an empty queue, 0.01 .. 60 (default 0.5)")
     x.add_argument("--worker-id", default=None, help="shown in progress views (default host:pid)")
-    x.add_argument("--max-chunks", type=int, default=None, help="exit after this many chunks")
+    x.add_argument("--max-chunks", type=number_type(int, 1, 2**31 - 1), default=None,
+                   help="exit after this many chunks")
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -91,70 +91,123 @@ def npy_header(shape: tuple[int, int, int]) -> bytes:
     return buf.getvalue()
 
 
+class StreamAborted(Exception):
+    """A streamed chunk was aborted (generation failed, or the upload did): neither side waits."""
+
+
 class StreamingChunk:
     """A chunk's .npy object written sample block by sample block while it is uploaded.
 
     The header is known up front (the chunk's shape is), so the object's bytes can be sent
     as soon as each block of samples is generated: the upload (network or the S3 server)
     overlaps generating the rest of the chunk. The bytes and per-sample sha256 are the same
-    as ``encode_chunk`` of the whole array; ``encoded()`` gives that for a retry.
+    as ``encode_chunk`` of the whole array.
+
+    Memory is bounded whatever the chunk size: at most ``max_blocks`` blocks wait in the
+    queue between the generator (``add``, which blocks while the queue is full, i.e. while
+    the uploader is behind) and the uploader (``reader().read``), and a block is dropped as
+    soon as it has been read. Nothing is kept for a retry: a failed upload is retried by
+    generating the chunk again (generation is deterministic per index). ``abort`` (either
+    side) makes the other side's waiting ``add`` / ``read`` raise :class:`StreamAborted`.
     """
 
-    def __init__(self, n: int, receivers: int, length: int) -> None:
+    POLL_S = 0.1     # how often a waiting add/read looks at the abort flag
+    # Bytes of IQ the generator produces per block (at least one sample): with max_blocks
+    # queued, one being generated and one being read, the stream holds a few of these.
+    BLOCK_BYTES = 2 * 1024 * 1024
+
+    def __init__(self, n: int, receivers: int, length: int, max_blocks: int = 2) -> None:
         self.header = npy_header((n, receivers, length))
         self.shape = (receivers, length)
         self.sample_nbytes = receivers * length * IQ_DTYPE.itemsize
         self.total_len = len(self.header) + n * self.sample_nbytes
-        self.blocks: list[np.ndarray] = []
         self.sha256: list[str] = []
-        self._q: queue.Queue[bytes | memoryview | None] = queue.Queue()
+        self._q: queue.Queue[bytes | memoryview | None] = queue.Queue(maxsize=max(1, max_blocks) + 1)
+        self._aborted: str | None = None
         self._q.put(self.header)
 
     def add(self, iq_block: np.ndarray) -> None:
+        """Hash the block's samples and queue its bytes (no copy), waiting while the queue is full."""
         block = np.ascontiguousarray(iq_block, dtype=IQ_DTYPE)
         if block.shape[1:] != self.shape:
             raise ValueError(f"IQ block of shape {block.shape} does not fit {self.shape}")
-        self.blocks.append(block)
         view = memoryview(block.reshape(-1).view(np.uint8))
         for k in range(block.shape[0]):
             self.sha256.append(hashlib.sha256(view[k * self.sample_nbytes:(k + 1) * self.sample_nbytes]).hexdigest())
-        self._q.put(view)          # no copy: the block stays alive in self.blocks
+        self._put(view)
 
     def close(self) -> None:
-        self._q.put(None)
+        """End of the chunk: the reader returns EOF once it has read everything queued."""
+        self._put(None)
 
-    def reader(self) -> _QueueReader:
-        return _QueueReader(self._q)
+    def abort(self, reason: str = "aborted") -> None:
+        """Stop both sides: a waiting or later ``add`` / ``read`` raises StreamAborted."""
+        if self._aborted is None:
+            self._aborted = reason
+        # drop what waits, so a blocked add can return and no block outlives the stream
+        try:
+            while True:
+                self._q.get_nowait()
+        except queue.Empty:
+            pass
 
-    def encoded(self) -> EncodedChunk:
-        data = self.header + b"".join(bytes(memoryview(b.reshape(-1).view(np.uint8))) for b in self.blocks)
-        return EncodedChunk(data, len(self.header), self.sample_nbytes, list(self.sha256), self.shape)
+    def _put(self, item: bytes | memoryview | None) -> None:
+        while True:
+            if self._aborted is not None:
+                raise StreamAborted(f"stream aborted: {self._aborted}")
+            try:
+                self._q.put(item, timeout=self.POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _get(self) -> bytes | memoryview | None:
+        while True:
+            if self._aborted is not None:
+                raise StreamAborted(f"stream aborted: {self._aborted}")
+            try:
+                return self._q.get(timeout=self.POLL_S)
+            except queue.Empty:
+                continue
+
+    def reader(self) -> _StreamReader:
+        return _StreamReader(self)
 
     def offset(self, k: int) -> int:
         return len(self.header) + k * self.sample_nbytes
 
+    def samples_per_block(self) -> int:
+        """How many samples the generator should put in one block (>= 1)."""
+        return max(1, self.BLOCK_BYTES // max(self.sample_nbytes, 1))
 
-class _QueueReader(io.RawIOBase):
-    """File-like reader over a queue of byte strings (None = end); read() blocks."""
 
-    def __init__(self, q: queue.Queue[bytes | memoryview | None]) -> None:
-        self._q, self._buf, self._eof = q, bytearray(), False
+class _StreamReader(io.RawIOBase):
+    """File-like reader over a StreamingChunk's queue (None = end); read() blocks until it
+    has ``size`` bytes or the end. Each read copies its bytes once (joining the queued
+    blocks); only the unread tail of the last block is kept for the next read."""
+
+    def __init__(self, stream: StreamingChunk) -> None:
+        self._stream, self._rest, self._eof = stream, memoryview(b""), False
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        while not self._eof and (size < 0 or len(self._buf) < size):
-            item = self._q.get()
+        pieces, have = [self._rest], len(self._rest)
+        while not self._eof and (size < 0 or have < size):
+            item = self._stream._get()
             if item is None:
                 self._eof = True
             else:
-                self._buf += item
-        if size < 0 or size >= len(self._buf):
-            out, self._buf = bytes(self._buf), bytearray()
-        else:
-            out, self._buf = bytes(self._buf[:size]), self._buf[size:]
-        return out
+                view = memoryview(item)
+                pieces.append(view)
+                have += len(view)
+        self._rest = memoryview(b"")
+        if 0 <= size < have:
+            last = pieces[-1]
+            cut = len(last) - (have - size)
+            pieces[-1], self._rest = last[:cut], last[cut:]
+        return b"".join(pieces)
 
 
 def decode_sample(raw: bytes, shape: tuple[int, int]) -> np.ndarray:
@@ -230,15 +283,19 @@ class ObjectStore:
         except Exception as exc:
             raise self._wrap(f"PUT {key}", exc) from exc
 
-    # S3 multipart parts must be >= 5 MiB; bigger parts mean fewer requests.
-    STREAM_PART_BYTES = 16 * 1024 * 1024
+    # Streamed PUTs: parts of 8 MiB (S3 needs >= 5 MiB; the AWS CLI's default size), at most
+    # STREAM_PARALLEL_PARTS uploading at once. The upload holds about (parallel + 2) parts
+    # in memory whatever the object's size (minio reads the next part while the pool is busy).
+    STREAM_PART_BYTES = 8 * 1024 * 1024
+    STREAM_PARALLEL_PARTS = 2
 
     def put_stream(self, key: str, reader: io.RawIOBase, length: int) -> None:
         """PUT ``length`` bytes read from ``reader`` (multipart when longer than a part)."""
         try:
             self.client.put_object(self.bucket, key, reader, length,
                                    content_type="application/octet-stream",
-                                   part_size=self.STREAM_PART_BYTES)
+                                   part_size=self.STREAM_PART_BYTES,
+                                   num_parallel_uploads=self.STREAM_PARALLEL_PARTS)
         except Exception as exc:
             raise self._wrap(f"PUT {key}", exc) from exc
 

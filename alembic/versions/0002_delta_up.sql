@@ -34,3 +34,7 @@ CREATE TABLE heimdall.trust_key (
     key     text NOT NULL DEFAULT gen_random_uuid()::text
 );
 INSERT INTO heimdall.trust_key DEFAULT VALUES;
+
+-- A chunk's draws are bounded: at most 10,000 attempts per sample (was 1,000,000: days
+-- per chunk for a config that never accepts). Stored configs are never re-normalized.
+UPDATE heimdall.config_keys SET max_value = 10000 WHERE key = 'max_attempts';

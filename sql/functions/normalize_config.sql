@@ -8,8 +8,24 @@
 --   (units in the key names: *_mhz, *_dbm, *_hz, *_ms, *_db, *_km, *_m, *_us). NULL or
 --   '{}' gives the defaults. Falsy values (0 dBm, ratio 0) are honoured, not replaced.
 -- Returns: the normalized config (every key present, structured keys fully expanded).
--- Errors: 22023 invalid_parameter_value, message naming the offending key, for an unknown
---   key, a wrong type, a value out of range or an inconsistent combination.
+-- Limits beyond each key's own range (heimdall.config_keys), so that one sample, one chunk
+--   and one sample index stay bounded in memory and work:
+--   * every number (nested ones included) must be exactly 0 or have a magnitude in
+--     [2.2250738585072014e-308, 1.7976931348623157e308], the normal float64 range: the worker
+--     reads numbers as float64, and a number outside it would read as 0.0 or infinity
+--     (e.g. max_gdop 1e-400); JSON has no NaN or infinity (a string "NaN" is not a number);
+--   * signal_mix weights: numbers in [0, 1000000] with a positive sum (the sum cannot overflow);
+--   * bytes per sample = receivers (stations, or count_max) x IQ samples per receiver
+--     (floor(sample_rate_hz * duration_ms / 1000), 64 .. 2,000,000) x 8 (complex64)
+--     <= 67,108,864 (64 MiB);
+--   * bytes per chunk object = chunk_size x bytes per sample <= 2,147,483,648 (2 GiB)
+--     (the .npy header not counted); checked for every config, as it may be used for an
+--     iq_raw dataset;
+--   * max_attempts <= 10000 (its config_keys row): a config that never accepts then fails a
+--     chunk after seconds, not days.
+-- Errors: 22023 invalid_parameter_value, message naming the offending key(s) and the
+--   limit, for an unknown key, a wrong type, a value out of range, a number a float64
+--   cannot keep, a cap above exceeded or an inconsistent combination.
 -- Locks: none. Idempotent: normalize_config(normalize_config(c)) = normalize_config(c).
 CREATE OR REPLACE FUNCTION heimdall.normalize_config(config jsonb DEFAULT '{}')
 RETURNS jsonb
@@ -32,6 +48,8 @@ DECLARE
     rx_mode     text;
     rx_max      integer;
     iq_len      numeric;
+    bad         numeric;
+    sample_bytes numeric;
 BEGIN
     config := coalesce(config, '{}');
     IF jsonb_typeof(config) <> 'object' THEN
@@ -50,6 +68,19 @@ BEGIN
 
     FOR k IN SELECT * FROM heimdall.config_keys ORDER BY key LOOP
         v := coalesce(config -> k.key, k.default_value);
+        -- Any number in the value (nested too) must survive the worker's float64 reading:
+        -- exactly 0 or a normal float64 magnitude (else it reads as 0.0 or infinity).
+        SELECT x::numeric INTO bad
+          FROM jsonb_path_query(v, 'strict $.**') AS x
+         WHERE jsonb_typeof(x) = 'number'
+           AND (abs(x::numeric) > 1.7976931348623157e308
+                OR (x::numeric <> 0 AND abs(x::numeric) < 2.2250738585072014e-308))
+         LIMIT 1;
+        IF bad IS NOT NULL THEN
+            RAISE EXCEPTION 'config key "%": % cannot be used: a float64 keeps magnitudes from 2.2250738585072014e-308 to 1.7976931348623157e308 (or exactly 0)',
+                    k.key, btrim(to_char(bad, '9.999999EEEE'))
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
         IF k.value_type IN ('number', 'integer') THEN
             IF jsonb_typeof(v) <> 'number' THEN
                 RAISE EXCEPTION 'config key "%": must be a %, got %', k.key, k.value_type, v::text
@@ -90,17 +121,22 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- signal_mix: weights >= 0 of known kinds, not all zero. A given mix replaces the
-    -- default entirely (kinds it omits get weight 0).
+    -- signal_mix: weights in [0, 1000000] of known kinds, not all zero (so their sum is
+    -- positive and finite). A given mix replaces the default entirely (kinds it omits get
+    -- weight 0).
     mix := result -> 'signal_mix';
     FOR mix_key IN SELECT jsonb_object_keys(mix) LOOP
         IF mix_key NOT IN ('voice', 'tone', 'dtmf', 'audio') THEN
             RAISE EXCEPTION 'config key "signal_mix": unknown kind "%"', mix_key
                 USING ERRCODE = 'invalid_parameter_value', HINT = 'kinds: voice, tone, dtmf, audio';
         END IF;
-        IF jsonb_typeof(mix -> mix_key) <> 'number' OR (mix ->> mix_key)::numeric < 0 THEN
-            RAISE EXCEPTION 'config key "signal_mix": weight of "%" must be a number >= 0, got %',
-                    mix_key, (mix -> mix_key)::text
+        IF jsonb_typeof(mix -> mix_key) <> 'number' OR (mix ->> mix_key)::numeric < 0
+           OR (mix ->> mix_key)::numeric > 1000000 THEN
+            RAISE EXCEPTION 'config key "signal_mix": weight of "%" must be a number >= 0 and <= 1000000, got %',
+                    mix_key, CASE WHEN jsonb_typeof(mix -> mix_key) = 'number'
+                                   AND abs((mix ->> mix_key)::numeric) >= 1e15
+                                  THEN btrim(to_char((mix ->> mix_key)::numeric, '9.999999EEEE'))
+                                  ELSE (mix -> mix_key)::text END
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
         mix_total := mix_total + (mix ->> mix_key)::numeric;
@@ -242,6 +278,20 @@ BEGIN
     iq_len := floor((result ->> 'sample_rate_hz')::numeric * (result ->> 'duration_ms')::numeric / 1000);
     IF iq_len < 64 OR iq_len > 2000000 THEN
         RAISE EXCEPTION 'config key "duration_ms": sample_rate_hz * duration_ms / 1000 = % IQ samples per receiver, must be in [64, 2000000]', iq_len
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- memory per sample and per chunk object (see the header)
+    sample_bytes := rx_max * iq_len * 8;
+    IF sample_bytes > 67108864 THEN
+        RAISE EXCEPTION 'config keys "receivers", "sample_rate_hz", "duration_ms": % receivers x % IQ samples x 8 bytes = % bytes per sample, must be <= 67108864 (64 MiB)',
+                rx_max, iq_len, sample_bytes
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'fewer receivers, a lower sample_rate_hz or a shorter duration_ms';
+    END IF;
+    IF (result ->> 'chunk_size')::numeric * sample_bytes > 2147483648 THEN
+        RAISE EXCEPTION 'config key "chunk_size": % samples x % bytes per sample = % bytes per chunk object, must be <= 2147483648 (2 GiB): chunk_size at most % with these receivers, sample_rate_hz and duration_ms',
+                result ->> 'chunk_size', sample_bytes, (result ->> 'chunk_size')::numeric * sample_bytes,
+                floor(2147483648 / sample_bytes)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF (result ->> 'min_receivers')::int > rx_max THEN

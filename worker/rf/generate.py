@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +48,17 @@ class GenerationError(Exception):
             f"sample_idx {sample_idx}: all {attempts} attempts rejected "
             f"(rejections {self.rejections}); the config can (almost) never produce an accepted sample"
         )
+
+
+class GenerationCancelled(Exception):
+    """The caller's ``cancel`` check asked generation to stop (between two attempts): the
+    batch is abandoned, no sample of it is returned. Not the config's fault (unlike
+    :class:`GenerationError`): the same call later gives the same samples."""
+
+    def __init__(self, sample_idx: int, attempt: int):
+        self.sample_idx = sample_idx
+        self.attempt = attempt
+        super().__init__(f"generation cancelled at sample_idx {sample_idx}, attempt {attempt}")
 
 
 PER_RX_FLOAT = (
@@ -274,13 +286,20 @@ def _alloc(n: int, r_max: int) -> dict[str, np.ndarray]:
     return out
 
 
-def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: int, *, want_iq: bool = True) -> SampleBatch:
+def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: int, *, want_iq: bool = True,
+                     cancel: Callable[[], bool] | None = None) -> SampleBatch:
     """Generate samples ``first_idx .. first_idx + count - 1`` of dataset ``seed``.
 
     Deterministic per index: any batch containing index ``i`` gives identical values and IQ
     bytes for it. Raises :class:`GenerationError` if an index has ``cfg.max_attempts``
     rejected attempts. Features are always extracted from synthesized IQ; ``want_iq``
     only decides whether the IQ array is returned.
+
+    ``cancel`` (optional, e.g. ``threading.Event().is_set``) is called before every attempt,
+    a sample's first included: a rejected attempt takes well under a millisecond, an
+    accepted one also synthesizes its sample (milliseconds at the default config, under a
+    second at the largest accepted recording). When it returns True,
+    :class:`GenerationCancelled` is raised. It never changes any output.
     """
     if first_idx < 0 or count < 0:
         raise ValueError("first_idx and count must be >= 0")
@@ -301,6 +320,8 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
         rej: dict[str, int] = {}
         truth = None
         for k in range(cfg.max_attempts):
+            if cancel is not None and cancel():
+                raise GenerationCancelled(idx, k)
             t = draw_truth(cfg, rng.stream(seed, idx, k, rng.STREAM_TRUTH))
             reason = check_truth(cfg, t)
             if reason is None:
