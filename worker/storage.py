@@ -283,11 +283,13 @@ class ObjectStore:
         except Exception as exc:
             raise self._wrap(f"PUT {key}", exc) from exc
 
-    # Streamed PUTs: parts of 8 MiB (S3 needs >= 5 MiB; the AWS CLI's default size), at most
-    # STREAM_PARALLEL_PARTS uploading at once. The upload holds about (parallel + 2) parts
-    # in memory whatever the object's size (minio reads the next part while the pool is busy).
+    # Streamed PUTs: parts of 8 MiB (S3 needs >= 5 MiB; the AWS CLI's default size), sent one
+    # after the other by the uploader thread (generation still overlaps the upload). Not in
+    # parallel: minio's upload pool has an unbounded task queue and keeps reading parts while
+    # its threads retry against a store that is down, so memory grew with the object (936 MB
+    # for a 448 MB object in test_worker_limits); sequential parts fail at once instead.
     STREAM_PART_BYTES = 8 * 1024 * 1024
-    STREAM_PARALLEL_PARTS = 2
+    STREAM_PARALLEL_PARTS = 1
 
     def put_stream(self, key: str, reader: io.RawIOBase, length: int) -> None:
         """PUT ``length`` bytes read from ``reader`` (multipart when longer than a part)."""
