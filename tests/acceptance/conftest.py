@@ -1,5 +1,5 @@
-"""Acceptance fixtures: a real S3-protocol server (moto_server on loopback) and real
-worker subprocesses (`python -m worker`)."""
+"""Acceptance fixtures: a real S3 server (SeaweedFS on loopback, random credentials) and
+real worker subprocesses (`python -m worker`)."""
 
 from __future__ import annotations
 
