@@ -91,6 +91,8 @@ def main() -> None:
     ap.add_argument("--validate-n", type=int, default=10000)
     args = ap.parse_args()
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(".venv/numba-cache").resolve()))
+    # other processes on the machine move every figure: show the load around the run
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with LocalPostgres() as pg, LocalS3() as s3:
         db.upgrade(pg.url)
         env = {**os.environ, "HEIMDALL_DATABASE_URL": pg.url, "HEIMDALL_S3_ENDPOINT": s3.endpoint,
@@ -152,6 +154,7 @@ def main() -> None:
                 print(f"validate healthy iq_raw dataset of {args.validate_n} samples "
                       f"(7 x 500 IQ, {args.validate_n // 500} objects): {statistics.median(times):.2f} s; "
                       f"--deep {deep[0]:.2f} s")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

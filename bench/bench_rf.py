@@ -2,9 +2,17 @@
 and the speed-up over the plain-NumPy reference of the same per-sample step.
 
 Usage:  .venv/bin/python bench/bench_rf.py [--samples 600] [--repeats 3]
+        .venv/bin/python bench/bench_rf.py --compare-models [--samples 600] [--repeats 5]
 
 Prints one line per figure (medians over ``--repeats`` runs). Kernels are single-threaded;
 throughput scales by process count (each process generates a disjoint index range).
+
+``--compare-models`` measures only the iq_raw throughput of three link models in the same
+run, interleaved chunk by chunk inside each process (chunk i of every model, then chunk
+i + 1, so drift of the shared machine hits all of them alike): "legacy" (the default config without the keys of
+revision 0002: free space on the sphere, today's bytes), "free_space" (the new path with
+``propagation.model = "free_space"``: WGS 84, heights, excess delay) and "itm" (the
+default: ITM area mode), and the ratio itm / legacy and itm / free_space.
 """
 
 from __future__ import annotations
@@ -141,14 +149,121 @@ def numpy_ratio(n: int) -> tuple[float, float]:
     return res[0], res[1]
 
 
+MODELS = ("legacy", "free_space", "itm")
+
+
+def model_config(base: dict, model: str) -> dict:
+    """The default config with the link model ``model`` (see the module docstring)."""
+    if model == "legacy":
+        from bench.bench_propagation import legacy
+
+        return legacy(base)
+    return {**base, "propagation": {**base["propagation"], "model": model}}
+
+
+def _run_models(args) -> dict[str, float]:
+    """Generate [first, first+count) with every model of $HEIMDALL_BENCH_MODELS, alternating
+    chunk by chunk (chunk i of each model, then chunk i + 1): seconds per model."""
+    first, count, barrier = args
+    from worker.config import GenerationConfig
+    from worker.rf import generate_samples
+
+    cfgs = {m: GenerationConfig.from_normalized(c) for m, c in json.loads(os.environ["HEIMDALL_BENCH_MODELS"]).items()}
+    for cfg in cfgs.values():
+        generate_samples(cfg, SEED, 10**9, 2)   # warm-up: load kernels
+    if barrier is not None:
+        barrier.wait()
+    seconds = dict.fromkeys(cfgs, 0.0)
+    for i in range(first, first + count, CHUNK):
+        for model, cfg in cfgs.items():
+            t0 = time.perf_counter()
+            generate_samples(cfg, SEED, i, min(CHUNK, first + count - i), want_iq=True)
+            seconds[model] += time.perf_counter() - t0
+    return seconds
+
+
+def _run_models_pool(args):
+    first, count = args
+    return _run_models((first, count, _BARRIER))
+
+
+def throughput_models(n: int, procs: int) -> dict[str, float]:
+    """iq_raw samples/s per model, every process alternating the models chunk by chunk on
+    its own index range (wall time of the slowest process, per model)."""
+    if procs == 1:
+        return {m: n / t for m, t in _run_models((0, n, None)).items()}
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(procs)
+    per = n // procs
+    with ProcessPoolExecutor(procs, mp_context=ctx, initializer=_init, initargs=(barrier,)) as ex:
+        parts = list(ex.map(_run_models_pool, [(k * per, per) for k in range(procs)]))
+    return {m: per * procs / max(p[m] for p in parts) for m in parts[0]}
+
+
+def compare_models(base: dict, n: int, repeats: int) -> dict:
+    """iq_raw samples/s of each model with 1 and 2 processes, the models alternating chunk
+    by chunk inside each process (so the shared machine's drift hits them alike); medians
+    over ``repeats`` runs (each on a fresh index range)."""
+    os.environ["HEIMDALL_BENCH_MODELS"] = json.dumps({m: model_config(base, m) for m in MODELS})
+    runs: dict[str, list[float]] = {}
+    attempts = {}
+    for _ in range(repeats):
+        for procs in (1, 2):
+            for model, v in throughput_models(n, procs).items():
+                runs.setdefault(f"{model}_{procs}p", []).append(v)
+    truth_ms = {}
+    for model in MODELS:
+        from worker.config import GenerationConfig
+        from worker.rf import generate as G
+        from worker.rf import generate_samples, rng
+
+        cfg = GenerationConfig.from_normalized(model_config(base, model))
+        k = min(n, 300)
+        b = generate_samples(cfg, SEED, 0, k, want_iq=False)
+        attempts[model] = float(b.attempts.mean())
+        # the truth stage alone: every attempt of these samples (stream, draw, filter) replayed
+        per_run = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for i in range(k):
+                for a in range(int(b.attempts[i])):
+                    G.check_truth(cfg, G.draw_truth(cfg, rng.stream(SEED, i, a, rng.STREAM_TRUTH)))
+            per_run.append((time.perf_counter() - t0) / k * 1e3)
+        truth_ms[model] = statistics.median(per_run)
+    out = {k: statistics.median(v) for k, v in runs.items()}
+    out["runs"] = runs
+    out["attempts_per_sample"] = attempts
+    out["truth_stage_ms_per_sample"] = truth_ms
+    for procs in (1, 2):
+        out[f"itm_vs_legacy_{procs}p"] = out[f"itm_{procs}p"] / out[f"legacy_{procs}p"]
+        out[f"itm_vs_free_space_{procs}p"] = out[f"itm_{procs}p"] / out[f"free_space_{procs}p"]
+    return out
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=600)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--compare-models", action="store_true", help="only the link-model comparison (see above)")
     ap.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     a = ap.parse_args()
+    base = default_config_from_db()
+    if a.compare_models:
+        print(f"iq_raw samples/s by link model, {a.samples} samples per run, medians of {a.repeats} interleaved runs; "
+              f"{os.cpu_count()} CPUs")
+        res = compare_models(base, a.samples, a.repeats)
+        for model in MODELS:
+            print(f"{model:10s}: 1 process {res[f'{model}_1p']:7.1f}, 2 processes {res[f'{model}_2p']:7.1f} samples/s; "
+                  f"attempts per accepted sample {res['attempts_per_sample'][model]:.2f}, "
+                  f"truth stage {res['truth_stage_ms_per_sample'][model]:.3f} ms per accepted sample")
+        for procs in (1, 2):
+            print(f"{procs} process(es): itm / legacy = {res[f'itm_vs_legacy_{procs}p']:.3f}, "
+                  f"itm / free_space = {res[f'itm_vs_free_space_{procs}p']:.3f}")
+        if a.json:
+            print(json.dumps(res))
+        return
     # child processes (ProcessPoolExecutor, subprocess) read it from the environment
-    os.environ["HEIMDALL_BENCH_CONFIG"] = json.dumps(default_config_from_db())
+    os.environ["HEIMDALL_BENCH_CONFIG"] = json.dumps(base)
     from worker.rf import GENERATOR_VERSION
 
     print(f"worker.rf {GENERATOR_VERSION}; default config (7 receivers x {_cfg().num_iq_samples} IQ samples); "

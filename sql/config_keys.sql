@@ -8,7 +8,7 @@ VALUES
     ('frequency_mhz',          'number',  '145',    1,       6000,     false, 'MHz',  'Carrier frequency'),
     ('tx_power_dbm',           'number',  '37',     -30,     70,       false, 'dBm',  'Transmitter output power'),
     ('tx_antenna_gain_dbi',    'number',  '0',      -20,     30,       false, 'dBi',  'Transmit antenna gain'),
-    ('rx_antenna_gain_dbi',    'number',  '0',      -20,     30,       false, 'dBi',  'Receive antenna gain (all receivers)'),
+    ('rx_antenna_gain_dbi',    'number',  '0',      -20,     30,       false, 'dBi',  'Receive antenna gain (all receivers; with "propagation": the default gain_dbi of each receiver antenna)'),
     ('tx_alt_min_m',           'number',  '100',    -100,    9000,     false, 'm',    'Lowest transmitter altitude (above sea level)'),
     ('tx_alt_max_m',           'number',  '800',    -100,    9000,     false, 'm',    'Highest transmitter altitude (>= tx_alt_min_m)'),
     ('bandwidth_hz',           'number',  '12500',  100,     1000000,  false, 'Hz',   'Channel bandwidth; SNR and noise floor are defined in it (<= sample_rate_hz / 2)'),
@@ -20,8 +20,8 @@ VALUES
     ('max_gdop',               'number',  '10',     0,       1000000,  true,  NULL,   'Largest accepted GDOP, sqrt(trace((H^T H)^-1)) of the TOA fix'),
     ('inside_ratio',           'number',  '0.7',    0,       1,        false, NULL,   'Probability that the TX is inside the receivers'' bounding box'),
     ('outside_margin_km',      'number',  '20',     0,       500,      false, 'km',   'Width of the margin around the box for TX placed outside'),
-    ('shadowing_sigma_db',     'number',  '6',      0,       20,       false, 'dB',   'Log-normal shadowing standard deviation'),
-    ('los_probability',        'number',  '0.5',    0,       1,        false, NULL,   'Probability of a LOS link (Rician) vs NLOS (Rayleigh)'),
+    ('shadowing_sigma_db',     'number',  '6',      0,       20,       false, 'dB',   'Log-normal shadowing standard deviation (free-space path loss; ITM draws its own location variability)'),
+    ('los_probability',        'number',  '0.5',    0,       1,        false, NULL,   'Probability of a LOS link (Rician) vs NLOS (Rayleigh); only configs without "propagation" (there LOS comes from the geometry)'),
     ('rician_k_db',            'number',  '6',      -10,     30,       false, 'dB',   'Rician K-factor of LOS links'),
     ('freq_offset_max_hz',     'number',  '500',    0,       100000,   false, 'Hz',   'Carrier offset drawn uniformly in +/- this, per receiver'),
     ('fm_deviation_hz',        'number',  '2500',   0,       1000000,  false, 'Hz',   'Peak FM deviation'),
@@ -41,6 +41,27 @@ VALUES
             {"id": "genova",            "name": "Genova",            "lat": 44.395, "lon": 8.956, "alt_m": 100},
             {"id": "milano_baggio",     "name": "Milano-Baggio",     "lat": 45.478, "lon": 9.123, "alt_m": 120}]}',
         NULL, NULL, false, NULL,
-        'Receiver layout: {"mode":"fixed","stations":[{id,name,lat,lon,alt_m}]} or {"mode":"random"|"hexagonal","count_min","count_max","area":{lat_min,lat_max,lon_min,lon_max},"alt_m"}'),
+        'Receiver layout: {"mode":"fixed","stations":[{id,name,lat,lon,alt_m,height_agl_m,antenna}]} or {"mode":"random"|"hexagonal","count_min","count_max","area":{lat_min,lat_max,lon_min,lon_max},"alt_m","height_agl_m","antenna"}; antenna {"pattern":"omni"|"directional","gain_dbi","azimuth_deg","beamwidth_deg","front_to_back_db"}'),
     ('chunk_size',             'integer', '100',    1,       10000,    false, 'samples', 'Samples per work chunk (one queue message, one IQ object)'),
     ('max_attempts',           'integer', '1000',   1,       10000,    false, NULL,   'Draws per sample index before the chunk fails (config that never accepts)');
+
+-- Propagation (issue 11, revision 0002). A stored config without "propagation" keeps the
+-- free-space link budget it was generated with (generator 1.0.0's legacy path); these rows
+-- only give NEW configs their defaults. Sub-keys of "propagation" are checked by
+-- normalize_config (the default object below is also the list of valid sub-keys).
+INSERT INTO heimdall.config_keys
+    (key, value_type, default_value, min_value, max_value, min_exclusive, unit, description)
+VALUES
+    ('propagation',            'object',
+        '{"model": "itm", "terrain": null, "terrain_irregularity_m": 90, "surface_refractivity_n": 301,
+          "climate": "continental_temperate", "ground_permittivity": 15, "ground_conductivity_s_m": 0.005,
+          "polarization": "vertical", "rx_siting": "random", "tx_siting": "random",
+          "nlos_excess_delay_mean_s": 0.000001}',
+        NULL, NULL, false, NULL,
+        'Path loss model: {"model":"itm"|"free_space","terrain":null (ITM area mode),"terrain_irregularity_m","surface_refractivity_n","climate","ground_permittivity","ground_conductivity_s_m","polarization","rx_siting","tx_siting","nlos_excess_delay_mean_s"} (docs/propagation.md)'),
+    ('tx_height_agl_min_m',    'number',  '1.5',    0.5,     3000,     false, 'm',    'Lowest transmitter antenna height above ground (propagation)'),
+    ('tx_height_agl_max_m',    'number',  '10',     0.5,     3000,     false, 'm',    'Highest transmitter antenna height above ground (>= tx_height_agl_min_m)'),
+    ('tx_antenna',             'object',
+        '{"body_loss_db": 8, "tilt_max_deg": 45, "xpd_los_db": 12, "xpd_nlos_db": 7}',
+        NULL, NULL, false, NULL,
+        'Handheld transmitter antenna (propagation): {"body_loss_db" (through the body, 0 in front),"tilt_max_deg" (tilt from vertical, uniform),"xpd_los_db","xpd_nlos_db" (cross-polar discrimination of the channel)}; peak gain tx_antenna_gain_dbi');

@@ -141,6 +141,20 @@ CREATE TABLE heimdall.measurement_features (
     path_loss_db            real[],
     los                     boolean[],
     created_at              timestamptz NOT NULL DEFAULT now(),
+    -- propagation truth (revision 0003; NULL for samples of configs without "propagation"):
+    -- transmitter antenna height above ground (m); per receiver its antenna height above
+    -- ground (m), the median basic transmission loss of the model (ITM at 50 % time,
+    -- location, situation, or free-space loss; dB, path_loss_db = this + location
+    -- variability), the NLOS excess delay of the first arrival (s, 0 on LOS links,
+    -- included in toa_s), each link's transmit and receive antenna gain towards the other
+    -- end (dBi: patterns and body loss included) and its polarization mismatch loss (dB)
+    tx_height_agl_m         real,
+    rx_height_agl_m         real[],
+    path_loss_median_db     real[],
+    excess_delay_s          real[],
+    tx_antenna_gain_db      real[],
+    rx_antenna_gain_db      real[],
+    polarization_loss_db    real[],
     PRIMARY KEY (dataset_id, sample_idx),
     CONSTRAINT receiver_arrays_match CHECK (
         cardinality(receiver_ids) = num_receivers

@@ -30,14 +30,95 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class RxAntenna:
+    """A receiver antenna (propagation configs): ``pattern`` "omni" or "directional"
+    (horizontal 3GPP sector pattern: ``azimuth_deg`` of the main lobe, clockwise from north,
+    3 dB ``beamwidth_deg``, ``front_to_back_db``); ``gain_dbi`` at the main lobe."""
+
+    pattern: str
+    gain_dbi: float
+    azimuth_deg: float = 0.0
+    beamwidth_deg: float = 360.0
+    front_to_back_db: float = 0.0
+
+    @classmethod
+    def from_normalized(cls, a: dict[str, Any]) -> RxAntenna:
+        if a["pattern"] == "omni":
+            return cls(pattern="omni", gain_dbi=float(a["gain_dbi"]))
+        return cls(pattern=str(a["pattern"]), gain_dbi=float(a["gain_dbi"]), azimuth_deg=float(a["azimuth_deg"]),
+                   beamwidth_deg=float(a["beamwidth_deg"]), front_to_back_db=float(a["front_to_back_db"]))
+
+
+@dataclass(frozen=True)
+class TxAntenna:
+    """The transmitter's handheld antenna (``tx_antenna``, propagation configs): loss
+    through the holder's body (``body_loss_db`` behind, 0 in front), tilt from vertical
+    uniform in [0, ``tilt_max_deg``], cross-polar discrimination of LOS / NLOS channels."""
+
+    body_loss_db: float
+    tilt_max_deg: float
+    xpd_los_db: float
+    xpd_nlos_db: float
+
+    @classmethod
+    def from_normalized(cls, a: dict[str, Any]) -> TxAntenna:
+        return cls(**{name: float(a[name]) for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
 class Station:
-    """One fixed receiver (WebSDR station)."""
+    """One fixed receiver (WebSDR station). ``alt_m`` is the antenna's altitude (m, the
+    point ranges are measured to); ``height_agl_m`` its height above the ground below it
+    and ``antenna`` its antenna (propagation configs only; None in configs without
+    ``propagation``)."""
 
     id: str
     name: str
     lat: float
     lon: float
     alt_m: float
+    height_agl_m: float | None = None
+    antenna: RxAntenna | None = None
+
+
+PROPAGATION_MODELS = ("itm", "free_space")
+
+
+@dataclass(frozen=True)
+class Propagation:
+    """The ``propagation`` config object (revision 0002; see docs/propagation.md).
+
+    ``model`` "itm" (ITM 1.2.2 area mode, ``terrain`` None) or "free_space"; the other
+    fields are ITM's inputs (names as in :mod:`worker.rf.itm`) and the mean NLOS excess
+    delay of the first arrival (s)."""
+
+    model: str
+    terrain: str | None
+    terrain_irregularity_m: float
+    surface_refractivity_n: float
+    climate: str
+    ground_permittivity: float
+    ground_conductivity_s_m: float
+    polarization: str
+    rx_siting: str
+    tx_siting: str
+    nlos_excess_delay_mean_s: float
+
+    @classmethod
+    def from_normalized(cls, p: dict[str, Any]) -> Propagation:
+        strings = {"model", "climate", "polarization", "rx_siting", "tx_siting"}
+        values: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            if name not in p:
+                raise ConfigError(f"normalized config key 'propagation' lacks {name!r}")
+            v = p[name]
+            if name == "terrain":
+                values[name] = None if v is None else str(v)
+            elif name in strings:
+                values[name] = str(v)
+            else:
+                values[name] = float(v)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -59,6 +140,8 @@ class ReceiverLayout:
     lon_min: float
     lon_max: float
     alt_m: float
+    height_agl_m: float | None = None  # random / hexagonal layouts with propagation
+    antenna: RxAntenna | None = None  # random / hexagonal layouts with propagation (omni)
 
     @property
     def max_receivers(self) -> int:
@@ -97,6 +180,12 @@ class GenerationConfig:
     receivers: ReceiverLayout
     chunk_size: int
     max_attempts: int
+    # Revision 0002 (issue 11). None in a config stored before it (no "propagation" key):
+    # that config keeps generator 1.0.0's free-space path, bit for bit.
+    propagation: Propagation | None = None
+    tx_height_agl_min_m: float | None = None
+    tx_height_agl_max_m: float | None = None
+    tx_antenna: TxAntenna | None = None
 
     @property
     def num_iq_samples(self) -> int:
@@ -109,7 +198,14 @@ class GenerationConfig:
 
     @classmethod
     def from_normalized(cls, cfg: dict[str, Any]) -> GenerationConfig:
-        """Build from the output of ``heimdall.normalize_config`` (a dict)."""
+        """Build from the output of ``heimdall.normalize_config`` (a dict).
+
+        A config without ``propagation`` (stored before revision 0002) is read as it was:
+        ``propagation``, the transmitter and antenna heights stay None (and are ignored if
+        present). With ``propagation``, ``tx_height_agl_min_m`` / ``tx_height_agl_max_m``,
+        ``tx_antenna`` and every station's (or the layout's) ``height_agl_m`` and
+        ``antenna`` are required."""
+        with_prop = "propagation" in cfg
         try:
             rx = cfg["receivers"]
             if rx["mode"] == "fixed":
@@ -120,6 +216,8 @@ class GenerationConfig:
                         lat=float(s["lat"]),
                         lon=float(s["lon"]),
                         alt_m=float(s["alt_m"]),
+                        height_agl_m=float(s["height_agl_m"]) if with_prop else None,
+                        antenna=RxAntenna.from_normalized(s["antenna"]) if with_prop else None,
                     )
                     for s in rx["stations"]
                 )
@@ -146,12 +244,20 @@ class GenerationConfig:
                     lon_min=float(area["lon_min"]),
                     lon_max=float(area["lon_max"]),
                     alt_m=float(rx["alt_m"]),
+                    height_agl_m=float(rx["height_agl_m"]) if with_prop else None,
+                    antenna=RxAntenna.from_normalized(rx["antenna"]) if with_prop else None,
                 )
             fields = {
                 name: cfg[name]
                 for name in cls.__dataclass_fields__
-                if name not in ("receivers", "signal_mix")
+                if name not in ("receivers", "signal_mix") and name not in _PROPAGATION_FIELDS
             }
+            extra: dict[str, Any] = {}
+            if with_prop:
+                extra = {"propagation": Propagation.from_normalized(cfg["propagation"]),
+                         "tx_height_agl_min_m": float(cfg["tx_height_agl_min_m"]),
+                         "tx_height_agl_max_m": float(cfg["tx_height_agl_max_m"]),
+                         "tx_antenna": TxAntenna.from_normalized(cfg["tx_antenna"])}
             mix = tuple(sorted((str(k), float(v)) for k, v in cfg["signal_mix"].items()))
         except KeyError as exc:  # pragma: no cover - schema/code version mismatch
             raise ConfigError(f"normalized config lacks key {exc.args[0]!r}") from exc
@@ -164,4 +270,7 @@ class GenerationConfig:
                 typed[name] = int(value)
             else:
                 typed[name] = float(value)
-        return cls(receivers=layout, signal_mix=mix, **typed)
+        return cls(receivers=layout, signal_mix=mix, **typed, **extra)
+
+
+_PROPAGATION_FIELDS = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna")

@@ -28,8 +28,17 @@ FEATURE_COLUMNS: list[tuple[str, str]] = [
     ("true_rx_power_dbm", "float4[]"), ("true_snr_db", "float4[]"), ("true_freq_offset_hz", "float4[]"),
     ("true_tdoa_s", "float8[]"), ("distance_m", "float8[]"), ("path_loss_db", "float4[]"),
     ("los", "bool[]"),
+    # revision 0002, appended at the end of the table (propagation truth)
+    ("tx_height_agl_m", "float4"), ("rx_height_agl_m", "float4[]"), ("path_loss_median_db", "float4[]"),
+    ("excess_delay_s", "float4[]"), ("tx_antenna_gain_db", "float4[]"), ("rx_antenna_gain_db", "float4[]"),
+    ("polarization_loss_db", "float4[]"),
 ]
-SCALAR_FLOATS = {"tx_lat", "tx_lon", "tx_alt_m", "tx_power_dbm", "frequency_hz", "gdop", "mean_snr_db"}
+SCALAR_FLOATS = {"tx_lat", "tx_lon", "tx_alt_m", "tx_power_dbm", "frequency_hz", "gdop", "mean_snr_db",
+                 "tx_height_agl_m"}
+# Written as NULL when a sample has no value (all NaN): samples of configs without
+# "propagation" (the legacy path) keep NULL there, as rows made before revision 0002.
+NULL_WHEN_NAN = {"tx_height_agl_m", "rx_height_agl_m", "path_loss_median_db", "excess_delay_s",
+                 "tx_antenna_gain_db", "rx_antenna_gain_db", "polarization_loss_db"}
 IQ_COLUMNS: list[tuple[str, str]] = [
     ("dataset_id", "uuid"), ("sample_idx", "int4"), ("object_key", "text"), ("byte_offset", "int8"),
     ("byte_length", "int8"), ("sha256", "text"), ("shape", "int4[]"), ("dtype", "text"),
@@ -56,11 +65,13 @@ def feature_rows(dataset_id, batch) -> Iterator[tuple]:
             elif col in ("num_receivers", "num_receivers_detected", "attempts"):
                 row.append(int(getattr(batch, col)[k]))
             elif col in SCALAR_FLOATS:
-                row.append(float(getattr(batch, col)[k]))
+                x = float(getattr(batch, col)[k])
+                row.append(None if col in NULL_WHEN_NAN and x != x else x)
             elif pgtype == "bool[]":
                 row.append([bool(v) for v in getattr(batch, col)[k, :nr]])
             else:
-                row.append(np.asarray(getattr(batch, col)[k, :nr], dtype=np.float64).tolist())
+                a = np.asarray(getattr(batch, col)[k, :nr], dtype=np.float64)
+                row.append(None if col in NULL_WHEN_NAN and np.isnan(a).all() else a.tolist())
         yield tuple(row)
 
 

@@ -133,6 +133,27 @@ class Heartbeat:
         self.thread.join(5)
 
 
+# glibc serves buffers of >= 128 KiB with mmap (returned to the OS on free) until the first
+# such buffer is freed; it then raises the threshold (up to 32 MiB) and serves later ones
+# from its heap arenas, where freed holes stay resident. A streaming worker allocates and
+# frees 2 MiB blocks in the generator thread and 8 MiB parts in the uploader thread for its
+# whole life, so its RSS would depend on how those frees interleave (timing, retries).
+# A fixed threshold keeps every such buffer on mmap: RSS follows what is live.
+MMAP_THRESHOLD_BYTES = 1 << 20
+_M_MMAP_THRESHOLD = -3          # mallopt parameter number (glibc malloc.h)
+
+
+def pin_large_allocations_to_mmap() -> bool:
+    """Fix glibc's mmap threshold at MMAP_THRESHOLD_BYTES (disables its dynamic raise).
+    Returns False where there is no glibc (the allocator's own policy then applies)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    except (OSError, AttributeError):
+        return False
+
+
 class Worker:
     def __init__(self, settings: Settings) -> None:
         self.s = settings
@@ -168,6 +189,7 @@ class Worker:
 
     # ------------------------------------------------------------------------ loop
     def run(self, until_idle: bool = False, max_chunks: int | None = None) -> int:
+        pin_large_allocations_to_mmap()
         self.start()
         _log("worker_started", worker_id=self.s.worker_id, until_idle=until_idle, pid=os.getpid())
         claim_failures = 0

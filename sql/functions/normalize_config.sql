@@ -23,6 +23,20 @@
 --     iq_raw dataset;
 --   * max_attempts <= 10000 (its config_keys row): a config that never accepts then fails a
 --     chunk after seconds, not days.
+-- Propagation (revision 0002): "propagation" is an object whose given sub-keys override the
+--   default object of its config_keys row (model "itm" | "free_space", terrain null = ITM area
+--   mode (a terrain set name is rejected: not available yet), terrain_irregularity_m
+--   0 .. 3000, surface_refractivity_n 250 .. 400, climate one of ITM's 7, ground_permittivity
+--   > 1 .. 100, ground_conductivity_s_m > 0 .. 100, polarization, rx_siting / tx_siting,
+--   nlos_excess_delay_mean_s 0 .. 1e-4); model "itm" needs frequency_mhz >= 20;
+--   tx_height_agl_min_m <= tx_height_agl_max_m; every station (or a random / hexagonal
+--   layout) gets height_agl_m (antenna above ground, 0.5 .. 3000 m, default 10) and an
+--   antenna: {"pattern": "omni", "gain_dbi"} (default gain rx_antenna_gain_dbi, -20 .. 30)
+--   or, fixed stations only, {"pattern": "directional", "gain_dbi", "azimuth_deg" [0, 360)
+--   (required), "beamwidth_deg" 1 .. 360 (65), "front_to_back_db" 0 .. 60 (20)};
+--   "tx_antenna" is an object merged like "propagation": body_loss_db 0 .. 40, tilt_max_deg
+--   0 .. 90, xpd_los_db / xpd_nlos_db 0 .. 60. A stored config without "propagation" (made
+--   before 0002) is never re-normalized and keeps its free-space path.
 -- Errors: 22023 invalid_parameter_value, message naming the offending key(s) and the
 --   limit, for an unknown key, a wrong type, a value out of range, a number a float64
 --   cannot keep, a cap above exceeded or an inconsistent combination.
@@ -50,6 +64,9 @@ DECLARE
     iq_len      numeric;
     bad         numeric;
     sample_bytes numeric;
+    prop        jsonb;
+    pk          record;
+    ant         jsonb;
 BEGIN
     config := coalesce(config, '{}');
     IF jsonb_typeof(config) <> 'object' THEN
@@ -181,10 +198,10 @@ BEGIN
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
             SELECT string_agg(key, ', ') INTO unknown FROM jsonb_object_keys(st) key
-            WHERE key NOT IN ('id', 'name', 'lat', 'lon', 'alt_m');
+            WHERE key NOT IN ('id', 'name', 'lat', 'lon', 'alt_m', 'height_agl_m', 'antenna');
             IF unknown IS NOT NULL THEN
                 RAISE EXCEPTION 'config key "receivers": unknown station key(s) %', unknown
-                    USING ERRCODE = 'invalid_parameter_value', HINT = 'station keys: id, name, lat, lon, alt_m';
+                    USING ERRCODE = 'invalid_parameter_value', HINT = 'station keys: id, name, lat, lon, alt_m, height_agl_m, antenna';
             END IF;
             IF jsonb_typeof(st -> 'id') IS DISTINCT FROM 'string' OR btrim(st ->> 'id') = '' THEN
                 RAISE EXCEPTION 'config key "receivers": every station needs a non-empty string "id", got %', st::text
@@ -207,25 +224,78 @@ BEGIN
                 RAISE EXCEPTION 'config key "receivers": station "%" alt_m must be a number in [-500, 9000]', st ->> 'id'
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
+            -- antenna height above ground (propagation; ITM's limits 0.5 .. 3000 m)
+            IF st ? 'height_agl_m' AND (jsonb_typeof(st -> 'height_agl_m') <> 'number'
+                                       OR (st ->> 'height_agl_m')::numeric NOT BETWEEN 0.5 AND 3000) THEN
+                RAISE EXCEPTION 'config key "receivers": station "%" height_agl_m must be a number in [0.5, 3000]', st ->> 'id'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            -- receiving antenna (propagation): omni of gain rx_antenna_gain_dbi by default, or
+            -- directional (azimuth_deg required; beamwidth_deg 65, front_to_back_db 20 by default)
+            ant := coalesce(st -> 'antenna', '{}');
+            IF jsonb_typeof(ant) <> 'object' THEN
+                RAISE EXCEPTION 'config key "receivers": station "%" antenna must be an object', st ->> 'id'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            SELECT string_agg(key, ', ') INTO unknown FROM jsonb_object_keys(ant) key
+            WHERE key NOT IN ('pattern', 'gain_dbi', 'azimuth_deg', 'beamwidth_deg', 'front_to_back_db');
+            IF unknown IS NOT NULL THEN
+                RAISE EXCEPTION 'config key "receivers": station "%" antenna: unknown key(s) %', st ->> 'id', unknown
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'antenna keys: pattern, gain_dbi, azimuth_deg, beamwidth_deg, front_to_back_db';
+            END IF;
+            ant := jsonb_build_object('pattern', 'omni', 'gain_dbi', result -> 'rx_antenna_gain_dbi') || ant;
+            IF jsonb_typeof(ant -> 'pattern') IS DISTINCT FROM 'string' OR (ant ->> 'pattern') NOT IN ('omni', 'directional') THEN
+                RAISE EXCEPTION 'config key "receivers": station "%" antenna pattern must be "omni" or "directional", got %',
+                        st ->> 'id', left((ant -> 'pattern')::text, 100)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF ant ->> 'pattern' = 'omni' THEN
+                IF ant ?| ARRAY['azimuth_deg', 'beamwidth_deg', 'front_to_back_db'] THEN
+                    RAISE EXCEPTION 'config key "receivers": station "%" antenna: azimuth_deg, beamwidth_deg and front_to_back_db need "pattern": "directional"', st ->> 'id'
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                ant := jsonb_build_object('pattern', 'omni', 'gain_dbi', ant -> 'gain_dbi');
+            ELSE
+                ant := jsonb_build_object('beamwidth_deg', 65, 'front_to_back_db', 20) || ant;
+                IF jsonb_typeof(ant -> 'azimuth_deg') IS DISTINCT FROM 'number'
+                   OR (ant ->> 'azimuth_deg')::numeric < 0 OR (ant ->> 'azimuth_deg')::numeric >= 360 THEN
+                    RAISE EXCEPTION 'config key "receivers": station "%" directional antenna needs azimuth_deg, a number in [0, 360)', st ->> 'id'
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF jsonb_typeof(ant -> 'beamwidth_deg') <> 'number' OR (ant ->> 'beamwidth_deg')::numeric NOT BETWEEN 1 AND 360 THEN
+                    RAISE EXCEPTION 'config key "receivers": station "%" antenna beamwidth_deg must be a number in [1, 360]', st ->> 'id'
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF jsonb_typeof(ant -> 'front_to_back_db') <> 'number' OR (ant ->> 'front_to_back_db')::numeric NOT BETWEEN 0 AND 60 THEN
+                    RAISE EXCEPTION 'config key "receivers": station "%" antenna front_to_back_db must be a number in [0, 60]', st ->> 'id'
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+            END IF;
+            IF jsonb_typeof(ant -> 'gain_dbi') <> 'number' OR (ant ->> 'gain_dbi')::numeric NOT BETWEEN -20 AND 30 THEN
+                RAISE EXCEPTION 'config key "receivers": station "%" antenna gain_dbi must be a number in [-20, 30]', st ->> 'id'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
             IF st ? 'name' AND jsonb_typeof(st -> 'name') <> 'string' THEN
                 RAISE EXCEPTION 'config key "receivers": station "%" name must be a string', st ->> 'id'
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
             stations := stations || jsonb_build_array(jsonb_build_object(
                 'id', st -> 'id', 'name', coalesce(st -> 'name', st -> 'id'),
-                'lat', st -> 'lat', 'lon', st -> 'lon', 'alt_m', coalesce(st -> 'alt_m', '0')));
+                'lat', st -> 'lat', 'lon', st -> 'lon', 'alt_m', coalesce(st -> 'alt_m', '0'),
+                'height_agl_m', coalesce(st -> 'height_agl_m', '10'), 'antenna', ant));
         END LOOP;
         result := jsonb_set(result, '{receivers}', jsonb_build_object('mode', 'fixed', 'stations', stations));
         rx_max := jsonb_array_length(stations);
     ELSE
         SELECT string_agg(key, ', ') INTO unknown FROM jsonb_object_keys(v) key
-        WHERE key NOT IN ('mode', 'count_min', 'count_max', 'area', 'alt_m');
+        WHERE key NOT IN ('mode', 'count_min', 'count_max', 'area', 'alt_m', 'height_agl_m', 'antenna');
         IF unknown IS NOT NULL THEN
             RAISE EXCEPTION 'config key "receivers": unknown key(s) % for mode "%"', unknown, rx_mode
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
         -- Placement defaults: 4..8 receivers over the default network's area.
-        v := jsonb_build_object('mode', rx_mode, 'count_min', 4, 'count_max', 8, 'alt_m', 200,
+        v := jsonb_build_object('mode', rx_mode, 'count_min', 4, 'count_max', 8, 'alt_m', 200, 'height_agl_m', 10,
                  'area', '{"lat_min": 44.3, "lat_max": 45.6, "lon_min": 7.0, "lon_max": 9.3}'::jsonb)
              || (v - 'mode');
         IF jsonb_typeof(v -> 'count_min') <> 'number' OR jsonb_typeof(v -> 'count_max') <> 'number'
@@ -241,6 +311,25 @@ BEGIN
             RAISE EXCEPTION 'config key "receivers": alt_m must be a number in [-500, 9000]'
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
+        IF jsonb_typeof(v -> 'height_agl_m') <> 'number' OR (v ->> 'height_agl_m')::numeric NOT BETWEEN 0.5 AND 3000 THEN
+            RAISE EXCEPTION 'config key "receivers": height_agl_m must be a number in [0.5, 3000]'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        -- one omni antenna for every receiver of the layout (directional ones need fixed stations)
+        ant := v -> 'antenna';
+        IF ant IS NOT NULL AND (jsonb_typeof(ant) <> 'object'
+                                OR EXISTS (SELECT 1 FROM jsonb_object_keys(ant) key WHERE key NOT IN ('pattern', 'gain_dbi'))
+                                OR coalesce(ant ->> 'pattern', 'omni') <> 'omni') THEN
+            RAISE EXCEPTION 'config key "receivers": antenna of a % layout must be {"pattern": "omni", "gain_dbi": number}, got %',
+                    rx_mode, left(ant::text, 100)
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'directional antennas need fixed stations';
+        END IF;
+        ant := jsonb_build_object('pattern', 'omni', 'gain_dbi', result -> 'rx_antenna_gain_dbi') || coalesce(ant, '{}');
+        IF jsonb_typeof(ant -> 'gain_dbi') <> 'number' OR (ant ->> 'gain_dbi')::numeric NOT BETWEEN -20 AND 30 THEN
+            RAISE EXCEPTION 'config key "receivers": antenna gain_dbi must be a number in [-20, 30]'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        v := jsonb_set(v, '{antenna}', ant);
         area := v -> 'area';
         IF jsonb_typeof(area) <> 'object'
            OR (SELECT count(*) FROM jsonb_object_keys(area) key WHERE key IN ('lat_min', 'lat_max', 'lon_min', 'lon_max')) <> 4
@@ -260,6 +349,86 @@ BEGIN
         v := jsonb_set(v, '{count_max}', to_jsonb((v ->> 'count_max')::int));
         result := jsonb_set(result, '{receivers}', v);
         rx_max := (v ->> 'count_max')::int;
+    END IF;
+
+    -- propagation: the given sub-keys override the default object of its config_keys row,
+    -- whose keys are also the valid sub-keys. Enumerations are ITM's (worker/rf/itm.py);
+    -- numeric ranges: ITM's own limits (N_s 250 .. 400) or physical ones.
+    SELECT ck.default_value INTO prop FROM heimdall.config_keys ck WHERE ck.key = 'propagation';
+    SELECT string_agg(format('"%s"', key), ', ' ORDER BY key) INTO unknown
+      FROM jsonb_object_keys(result -> 'propagation') key WHERE NOT prop ? key;
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'config key "propagation": unknown key(s) %', unknown
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'keys: ' || (SELECT string_agg(key, ', ' ORDER BY key) FROM jsonb_object_keys(prop) key);
+    END IF;
+    prop := prop || (result -> 'propagation');
+    FOR pk IN SELECT * FROM (VALUES
+            ('model', ARRAY['itm', 'free_space']),
+            ('climate', ARRAY['equatorial', 'continental_subtropical', 'maritime_subtropical', 'desert',
+                              'continental_temperate', 'maritime_temperate_land', 'maritime_temperate_sea']),
+            ('polarization', ARRAY['horizontal', 'vertical']),
+            ('rx_siting', ARRAY['random', 'careful', 'very_careful']),
+            ('tx_siting', ARRAY['random', 'careful', 'very_careful'])) AS t(key, allowed) LOOP
+        IF jsonb_typeof(prop -> pk.key) IS DISTINCT FROM 'string' OR NOT (prop ->> pk.key) = ANY (pk.allowed) THEN
+            RAISE EXCEPTION 'config key "propagation": "%" must be one of %, got %',
+                    pk.key, array_to_string(pk.allowed, ', '), left((prop -> pk.key)::text, 100)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    FOR pk IN SELECT * FROM (VALUES
+            ('terrain_irregularity_m', 0::numeric, false, 3000::numeric),
+            ('surface_refractivity_n', 250, false, 400),
+            ('ground_permittivity', 1, true, 100),
+            ('ground_conductivity_s_m', 0, true, 100),
+            ('nlos_excess_delay_mean_s', 0, false, 0.0001)) AS t(key, lo, lo_open, hi) LOOP
+        IF jsonb_typeof(prop -> pk.key) IS DISTINCT FROM 'number'
+           OR (prop ->> pk.key)::numeric < pk.lo OR (pk.lo_open AND (prop ->> pk.key)::numeric = pk.lo)
+           OR (prop ->> pk.key)::numeric > pk.hi THEN
+            RAISE EXCEPTION 'config key "propagation": "%" must be a number % % and <= %, got %',
+                    pk.key, CASE WHEN pk.lo_open THEN '>' ELSE '>=' END, pk.lo, pk.hi, left((prop -> pk.key)::text, 100)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    IF jsonb_typeof(prop -> 'terrain') = 'string' THEN
+        RAISE EXCEPTION 'config key "propagation": "terrain" %: terrain sets are not available yet (use null: ITM area mode)',
+                left((prop -> 'terrain')::text, 100)
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF jsonb_typeof(prop -> 'terrain') <> 'null' THEN
+        RAISE EXCEPTION 'config key "propagation": "terrain" must be null (area mode) or the name of a terrain set, got %',
+                left((prop -> 'terrain')::text, 100)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF prop ->> 'model' = 'itm' AND (result ->> 'frequency_mhz')::numeric < 20 THEN
+        RAISE EXCEPTION 'config key "frequency_mhz": propagation model "itm" needs 20 .. 20000 MHz, got %',
+                result ->> 'frequency_mhz'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'or "propagation": {"model": "free_space"}';
+    END IF;
+    result := jsonb_set(result, '{propagation}', prop);
+    -- tx_antenna: given sub-keys override the default object of its config_keys row
+    SELECT ck.default_value INTO ant FROM heimdall.config_keys ck WHERE ck.key = 'tx_antenna';
+    SELECT string_agg(format('"%s"', key), ', ' ORDER BY key) INTO unknown
+      FROM jsonb_object_keys(result -> 'tx_antenna') key WHERE NOT ant ? key;
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'config key "tx_antenna": unknown key(s) %', unknown
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'keys: ' || (SELECT string_agg(key, ', ' ORDER BY key) FROM jsonb_object_keys(ant) key);
+    END IF;
+    ant := ant || (result -> 'tx_antenna');
+    FOR pk IN SELECT * FROM (VALUES ('body_loss_db', 40::numeric), ('tilt_max_deg', 90), ('xpd_los_db', 60),
+                                    ('xpd_nlos_db', 60)) AS t(key, hi) LOOP
+        IF jsonb_typeof(ant -> pk.key) IS DISTINCT FROM 'number' OR (ant ->> pk.key)::numeric < 0
+           OR (ant ->> pk.key)::numeric > pk.hi THEN
+            RAISE EXCEPTION 'config key "tx_antenna": "%" must be a number >= 0 and <= %, got %',
+                    pk.key, pk.hi, left((ant -> pk.key)::text, 100)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    result := jsonb_set(result, '{tx_antenna}', ant);
+    IF (result ->> 'tx_height_agl_min_m')::numeric > (result ->> 'tx_height_agl_max_m')::numeric THEN
+        RAISE EXCEPTION 'config key "tx_height_agl_max_m": must be >= tx_height_agl_min_m (% < %)',
+                result ->> 'tx_height_agl_max_m', result ->> 'tx_height_agl_min_m'
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
     -- cross-key constraints

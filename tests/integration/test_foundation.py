@@ -375,7 +375,9 @@ def test_normalize_config_defaults_falsy_values_and_idempotence(conn):
     rnd = conn.execute("SELECT heimdall.normalize_config(%s)",
                        (Jsonb({"receivers": {"mode": "hexagonal"}}),)).fetchone()[0]["receivers"]
     assert rnd == {"mode": "hexagonal", "count_min": 4, "count_max": 8, "alt_m": 200,
-                   "area": {"lat_min": 44.3, "lat_max": 45.6, "lon_min": 7.0, "lon_max": 9.3}}
+                   "area": {"lat_min": 44.3, "lat_max": 45.6, "lon_min": 7.0, "lon_max": 9.3},
+                   # propagation (revision 0003): antenna height above ground and pattern
+                   "height_agl_m": 10, "antenna": {"pattern": "omni", "gain_dbi": 0}}
 
 
 def test_dataset_stores_normalized_config_and_chosen_seed(conn):

@@ -22,6 +22,16 @@ def default_config_dict() -> dict:
     return default_config_snapshot()
 
 
+@pytest.fixture(scope="session")
+def legacy_config_dict() -> dict:
+    """The default config as stored before revision 0002 (no "propagation"): the free-space
+    path of generator 1.0.0, where strong links are the rule. Tests of synthesis and feature
+    estimation use it for its predictable SNRs. Read-only, like ``default_config_dict``."""
+    from tests.unit.golden_samples import legacy_config
+
+    return legacy_config()
+
+
 def config_with(base: dict, **overrides) -> dict:
     """Deep copy of a normalized config dict with some keys replaced."""
     d = copy.deepcopy(base)

@@ -2,7 +2,12 @@
 samples of configs WITHOUT the newer keys must keep exactly these bytes forever (old
 datasets regenerate bit-identically). ``python -m tests.unit.golden_samples`` prints the
 current values; paste them into GOLDEN only when a deliberate change of old behaviour is
-intended (it never is)."""
+intended (it never is).
+
+The configs are the committed default config (worker/default_config.json) WITHOUT the keys
+revision 0002 added (``LEGACY_DROP``), i.e. what 0001's normalize_config stored; the
+feature digest covers exactly the SampleBatch fields of generator 1.0.0
+(``LEGACY_FIELDS``, in their order), so fields added later do not move it."""
 
 from __future__ import annotations
 
@@ -26,15 +31,31 @@ CASES = [
 ]
 
 
+# Top-level keys revision 0002 added to normalize_config's output, and the key it added to
+# every station: a config stored before 0002 has none of them.
+LEGACY_DROP = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna")
+LEGACY_STATION_DROP = ("height_agl_m", "antenna")
+# SampleBatch fields of generator 1.0.0 (all but iq), in their order then.
+LEGACY_FIELDS = (
+    "sample_idx", "attempts", "rejections", "signal_kind", "tx_lat", "tx_lon", "tx_alt_m", "tx_power_dbm",
+    "frequency_hz", "gdop", "mean_snr_db", "num_receivers", "num_receivers_detected", "receiver_ids",
+    "rx_lat", "rx_lon", "rx_alt_m", "rssi_dbm", "snr_db", "noise_floor_dbm", "freq_offset_hz", "bandwidth_hz",
+    "toa_s", "tdoa_s", "signal_present", "spectral_centroid_hz", "spectral_rolloff_hz", "envelope_mean",
+    "envelope_std", "papr_db", "delay_spread_s", "true_rx_power_dbm", "true_snr_db", "true_freq_offset_hz",
+    "true_tdoa_s", "distance_m", "path_loss_db", "los",
+)
+
+
 def batch_digests(cfg: dict, seed: int, first: int, count: int) -> tuple[str, str]:
-    """(sha256 of every feature field, sha256 of the IQ bytes) of one generate_samples call."""
+    """(sha256 of generator 1.0.0's feature fields, sha256 of the IQ bytes) of one
+    generate_samples call."""
     batch = generate_samples(GenerationConfig.from_normalized(cfg), seed, first, count, want_iq=True)
+    names = [f.name for f in dataclasses.fields(batch)]
+    assert set(LEGACY_FIELDS) <= set(names), "a generator 1.0.0 field disappeared"
     h = hashlib.sha256()
-    for f in dataclasses.fields(batch):
-        if f.name == "iq":
-            continue
-        v = getattr(batch, f.name)
-        h.update(f.name.encode())
+    for name in LEGACY_FIELDS:
+        v = getattr(batch, name)
+        h.update(name.encode())
         if isinstance(v, np.ndarray):
             h.update(str(v.dtype).encode() + str(v.shape).encode() + np.ascontiguousarray(v).tobytes())
         else:
@@ -42,8 +63,17 @@ def batch_digests(cfg: dict, seed: int, first: int, count: int) -> tuple[str, st
     return h.hexdigest(), hashlib.sha256(np.ascontiguousarray(batch.iq).tobytes()).hexdigest()
 
 
+def legacy_config() -> dict:
+    """The default config as revision 0001 normalized (and stored) it."""
+    cfg = {k: v for k, v in default_config_snapshot().items() if k not in LEGACY_DROP}
+    rx = cfg["receivers"]
+    if "stations" in rx:
+        rx["stations"] = [{k: v for k, v in s.items() if k not in LEGACY_STATION_DROP} for s in rx["stations"]]
+    return cfg
+
+
 def case_config(overrides: dict) -> dict:
-    cfg = default_config_snapshot()
+    cfg = legacy_config()
     cfg.update(overrides)
     return cfg
 

@@ -13,8 +13,8 @@ import pytest
 
 from tests.unit.conftest import config_with
 from worker.config import GenerationConfig
-from worker.rf import generate_samples
-from worker.rf.generate import GenerationCancelled
+from worker.rf import generate_samples, rng
+from worker.rf.generate import GenerationCancelled, draw_truth
 from worker.runner import Settings, Worker
 
 
@@ -22,6 +22,9 @@ def test_cancel_stops_a_config_that_never_accepts(default_config_dict):
     # a million attempts of a config that never accepts would run for minutes
     cfg = GenerationConfig.from_normalized(
         config_with(default_config_dict, max_gdop=1e-4, max_attempts=1_000_000, duration_ms=20))
+    # compile (or load) the attempt's kernels first: the timing is about cancelling, and a
+    # cold Numba cache compiles the propagation kernels on the first attempt
+    draw_truth(cfg, rng.stream(3, 40, 0, rng.STREAM_TRUTH))
     stop = threading.Event()
     timer = threading.Timer(0.3, stop.set)
     timer.start()
@@ -43,7 +46,7 @@ def test_cancel_before_the_first_attempt(default_config_dict):
 
 
 def test_a_check_that_never_fires_changes_nothing(default_config_dict):
-    cfg = GenerationConfig.from_normalized(config_with(default_config_dict, duration_ms=20, max_gdop=1.2))
+    cfg = GenerationConfig.from_normalized(config_with(default_config_dict, duration_ms=20, max_gdop=3.0))
     calls = []
     a = generate_samples(cfg, 5, 100, 6)
     b = generate_samples(cfg, 5, 100, 6, cancel=lambda: calls.append(1) is not None)

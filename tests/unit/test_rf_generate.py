@@ -61,9 +61,9 @@ def test_acceptance_rate_and_attempt_accounting(default_config_dict):
         assert b.tx_lat[i] == t.tx_lat
 
 
-def test_rejections_are_recorded_with_reasons(default_config_dict):
+def test_rejections_are_recorded_with_reasons(legacy_config_dict):
     # A strict config rejects often, for both reasons.
-    d = config_with(default_config_dict, tx_power_dbm=-10.0, max_gdop=2.0)
+    d = config_with(legacy_config_dict, tx_power_dbm=-10.0, max_gdop=2.0)
     cfg = GenerationConfig.from_normalized(d)
     b = generate_samples(cfg, 1, 0, 30, want_iq=False)
     total = {}
@@ -85,9 +85,9 @@ def test_impossible_config_raises_naming_index(default_config_dict):
 
 
 @pytest.mark.parametrize("mode", ["random", "hexagonal"])
-def test_random_layouts_give_requested_count(default_config_dict, mode):
+def test_random_layouts_give_requested_count(legacy_config_dict, mode):
     rx = {"mode": mode, "count_min": 4, "count_max": 8, "area": AREA, "alt_m": 200}
-    cfg = GenerationConfig.from_normalized(config_with(default_config_dict, receivers=rx))
+    cfg = GenerationConfig.from_normalized(config_with(legacy_config_dict, receivers=rx))
     b = generate_samples(cfg, 3, 0, 40, want_iq=False)
     assert b.rssi_dbm.shape == (40, 8)
     counts = b.num_receivers
@@ -106,9 +106,9 @@ def test_random_layouts_give_requested_count(default_config_dict, mode):
         assert t.rx_lat.shape[0] == int(g.integers(4, 9)) == counts[i]
 
 
-def test_iq_padding_slots_are_zero(default_config_dict):
+def test_iq_padding_slots_are_zero(legacy_config_dict):
     rx = {"mode": "random", "count_min": 3, "count_max": 6, "area": AREA, "alt_m": 200}
-    cfg = GenerationConfig.from_normalized(config_with(default_config_dict, receivers=rx))
+    cfg = GenerationConfig.from_normalized(config_with(legacy_config_dict, receivers=rx))
     b = generate_samples(cfg, 9, 0, 10)
     for k in range(10):
         n = b.num_receivers[k]

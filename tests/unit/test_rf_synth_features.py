@@ -98,8 +98,8 @@ def test_numba_synthesis_matches_numpy_reference(default_config_dict, idx):
 
 
 @pytest.mark.parametrize("idx", range(4))
-def test_numba_features_match_numpy_reference(default_config_dict, idx):
-    d = config_with(default_config_dict, tx_power_dbm=0.0)  # a spread of SNRs
+def test_numba_features_match_numpy_reference(legacy_config_dict, idx):
+    d = config_with(legacy_config_dict, tx_power_dbm=0.0)  # a spread of SNRs
     cfg = GenerationConfig.from_normalized(d)
     b = generate_samples(cfg, 6, idx, 1)
     n = b.num_receivers[0]
@@ -129,9 +129,9 @@ def _accuracy(b):
 
 
 @pytest.mark.parametrize("tx_power_dbm", [37.0, -15.0])
-def test_feature_accuracy(default_config_dict, tx_power_dbm):
+def test_feature_accuracy(legacy_config_dict, tx_power_dbm):
     # 37 dBm: the default (mostly high SNR); -15 dBm: many links between 3 and 25 dB.
-    d = config_with(default_config_dict, tx_power_dbm=tx_power_dbm, min_receivers=1, max_gdop=1e9)
+    d = config_with(legacy_config_dict, tx_power_dbm=tx_power_dbm, min_receivers=1, max_gdop=1e9)
     cfg = GenerationConfig.from_normalized(d)
     b = generate_samples(cfg, 77, 0, 220, want_iq=False)
     a = _accuracy(b)
@@ -169,9 +169,9 @@ def test_noise_only_has_no_power_floor():
     assert f.rssi_dbm[0] == pytest.approx(-140.0, abs=1.0)
 
 
-def test_scaling_is_linear(default_config_dict):
+def test_scaling_is_linear(legacy_config_dict):
     # 20 dB more signal and noise -> rssi and noise floor +20 dB, snr unchanged.
-    cfg = GenerationConfig.from_normalized(default_config_dict)
+    cfg = GenerationConfig.from_normalized(legacy_config_dict)
     b = generate_samples(cfg, 8, 0, 1)
     x = b.iq[0]
     f1 = extract_features(x, FS, 12500.0, 3.0)

@@ -6,6 +6,20 @@ an attempt (receivers, transmitter, link budget) is drawn first and filtered che
 (enough receivers above ``min_snr_db``, GDOP <= ``max_gdop``); only the first accepted
 attempt synthesizes IQ and extracts features. Sample ``i`` therefore depends only on
 (config, seed, i), whatever batch or process generates it.
+
+Two link-budget paths, chosen by the config alone:
+
+* **legacy** (a config without ``propagation``, i.e. every dataset created before revision
+  0002): free-space loss on the sphere plus log-normal shadowing, LOS a coin flip
+  (``los_probability``). Its draws and bytes are those of generator 1.0.0, forever
+  (tests/unit/test_golden_samples.py), so old datasets regenerate bit-identically.
+* **propagation** (``cfg.propagation`` set): WGS 84 slant ranges, antenna heights above
+  ground, ITM area mode (or free space) with per-link location variability, LOS from the
+  geometry, and an NLOS excess delay on the first arrival (see :func:`draw_truth` and
+  docs/propagation.md).
+
+``GENERATOR_VERSION`` is not bumped by the propagation path: it is new behaviour of new
+configs only, and a dataset's version must keep matching the workers that repair it.
 """
 
 from __future__ import annotations
@@ -19,7 +33,7 @@ import numpy as np
 
 from worker.config import GenerationConfig
 
-from . import geometry, link, rng, signals, synth
+from . import geometry, link, propagation, rng, signals, synth
 from .features import extract_features
 
 # Bump whenever the bytes or features produced for a given (config, seed, idx) change.
@@ -66,6 +80,9 @@ PER_RX_FLOAT = (
     "bandwidth_hz", "toa_s", "tdoa_s", "spectral_centroid_hz", "spectral_rolloff_hz",
     "envelope_mean", "envelope_std", "papr_db", "delay_spread_s", "true_rx_power_dbm",
     "true_snr_db", "true_freq_offset_hz", "true_tdoa_s", "distance_m", "path_loss_db",
+    # propagation truth (NaN on the legacy path)
+    "rx_height_agl_m", "path_loss_median_db", "excess_delay_s",
+    "tx_antenna_gain_db", "rx_antenna_gain_db", "polarization_loss_db",
 )
 PER_RX_BOOL = ("signal_present", "los")
 
@@ -79,8 +96,13 @@ class SampleBatch:
     (rssi_dbm, snr_db, noise_floor_dbm, freq_offset_hz, bandwidth_hz, tdoa_s, spectral_*,
     envelope_*, papr_db, delay_spread_s, signal_present) come from the IQ only (see
     :class:`worker.rf.features.Features` for definitions and NaN rules); ``true_*``,
-    ``toa_s``, ``distance_m`` (slant range), ``path_loss_db`` (free-space loss + shadowing,
-    without antenna gains or fading) and ``los`` are ground truth. ``true_tdoa_s`` is
+    ``toa_s``, ``distance_m`` (slant range), ``path_loss_db`` (median loss + location
+    variability / shadowing, without antenna gains or fading) and ``los`` are ground truth;
+    on the propagation path also ``tx_height_agl_m``, ``rx_height_agl_m``,
+    ``path_loss_median_db`` (the model's median), ``excess_delay_s`` (NLOS excess delay
+    of the first arrival, included in ``toa_s``), ``tx_antenna_gain_db`` /
+    ``rx_antenna_gain_db`` (each link's antenna gains, patterns and body loss included)
+    and ``polarization_loss_db``, all NaN on the legacy path. ``true_tdoa_s`` is
     ``toa_s - toa_s[ref]`` with ``ref`` the receiver the estimator chose as strongest.
     ``gdop`` uses the true geometry of the receivers with ``signal_present``;
     ``mean_snr_db`` averages ``snr_db`` (dB) over them. ``iq`` is complex64
@@ -125,6 +147,13 @@ class SampleBatch:
     distance_m: np.ndarray
     path_loss_db: np.ndarray
     los: np.ndarray
+    tx_height_agl_m: np.ndarray
+    rx_height_agl_m: np.ndarray
+    path_loss_median_db: np.ndarray
+    excess_delay_s: np.ndarray
+    tx_antenna_gain_db: np.ndarray
+    rx_antenna_gain_db: np.ndarray
+    polarization_loss_db: np.ndarray
     iq: np.ndarray | None = field(default=None)
 
     def __len__(self) -> int:
@@ -147,6 +176,12 @@ class _Prepared:
     fixed_lon: np.ndarray
     fixed_alt: np.ndarray
     fixed_ids: tuple[str, ...]
+    fixed_height_agl: np.ndarray | None  # propagation path only
+    prop: propagation.PropagationParams | None  # None: legacy path
+    # receiver antennas (propagation path; fixed layout: one entry per station, random /
+    # hexagonal: one entry, repeated): gain, directional?, azimuth, beamwidth, front-to-back
+    rx_antennas: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+    fixed_box: tuple[float, float, float, float] | None  # fixed layout: receivers' lat/lon box
 
 
 @functools.lru_cache(maxsize=32)
@@ -156,6 +191,16 @@ def _prepare(cfg: GenerationConfig) -> _Prepared:
     fs = float(cfg.sample_rate_hz)
     if cfg.num_iq_samples < 64:
         raise ValueError("sample_rate_hz * duration_ms gives fewer than 64 IQ samples")
+    prop = None if cfg.propagation is None else propagation.PropagationParams.from_config(cfg.propagation)
+    if prop is not None:
+        lo, hi = cfg.tx_height_agl_min_m, cfg.tx_height_agl_max_m
+        if lo is None or hi is None or not 0.5 <= lo <= hi <= 3000.0:
+            raise ValueError(f"tx_height_agl_min_m / tx_height_agl_max_m must satisfy 0.5 <= min <= max <= 3000, "
+                             f"got {lo!r} / {hi!r}")
+        heights = [s.height_agl_m for s in st] if cfg.receivers.mode == "fixed" else [cfg.receivers.height_agl_m]
+        if any(h is None or not 0.5 <= h <= 3000.0 for h in heights):
+            raise ValueError(f"receiver height_agl_m must be in [0.5, 3000], got {heights!r}")
+        _check_antennas(cfg)
     return _Prepared(
         n_iq=cfg.num_iq_samples,
         r_max=cfg.receivers.max_receivers,
@@ -169,7 +214,41 @@ def _prepare(cfg: GenerationConfig) -> _Prepared:
         fixed_lon=np.array([s.lon for s in st], dtype=np.float64),
         fixed_alt=np.array([s.alt_m for s in st], dtype=np.float64),
         fixed_ids=tuple(s.id for s in st),
+        fixed_height_agl=None if prop is None else np.array([s.height_agl_m for s in st], dtype=np.float64),
+        prop=prop,
+        rx_antennas=None if prop is None else _rx_antenna_arrays(
+            [s.antenna for s in st] if cfg.receivers.mode == "fixed" else [cfg.receivers.antenna]),
+        fixed_box=(min(s.lat for s in st), max(s.lat for s in st), min(s.lon for s in st), max(s.lon for s in st))
+        if st else None,
     )
+
+
+def _check_antennas(cfg: GenerationConfig) -> None:
+    """ValueError naming the key if an antenna of a propagation config is missing or off
+    its range (normalize_config enforces the same)."""
+    ta = cfg.tx_antenna
+    if ta is None:
+        raise ValueError("tx_antenna is required with propagation")
+    for name, lo, hi in (("body_loss_db", 0.0, 40.0), ("tilt_max_deg", 0.0, 90.0), ("xpd_los_db", 0.0, 60.0),
+                         ("xpd_nlos_db", 0.0, 60.0)):
+        v = getattr(ta, name)
+        if not lo <= v <= hi:
+            raise ValueError(f"tx_antenna.{name} must be in [{lo}, {hi}], got {v!r}")
+    ants = [s.antenna for s in cfg.receivers.stations] if cfg.receivers.mode == "fixed" else [cfg.receivers.antenna]
+    for a in ants:
+        if a is None or a.pattern not in ("omni", "directional") or not -20.0 <= a.gain_dbi <= 30.0:
+            raise ValueError(f"receiver antenna must be omni or directional with gain_dbi in [-20, 30], got {a!r}")
+        if a.pattern == "directional" and not (0.0 <= a.azimuth_deg < 360.0 and 1.0 <= a.beamwidth_deg <= 360.0
+                                               and 0.0 <= a.front_to_back_db <= 60.0):
+            raise ValueError(f"directional receiver antenna out of range: {a!r}")
+
+
+def _rx_antenna_arrays(ants) -> tuple[np.ndarray, ...]:
+    return (np.array([a.gain_dbi for a in ants], dtype=np.float64),
+            np.array([a.pattern == "directional" for a in ants], dtype=np.bool_),
+            np.array([a.azimuth_deg for a in ants], dtype=np.float64),
+            np.array([a.beamwidth_deg for a in ants], dtype=np.float64),
+            np.array([a.front_to_back_db for a in ants], dtype=np.float64))
 
 
 @dataclass
@@ -189,11 +268,18 @@ class Truth:
     snr_db: np.ndarray
     toa_s: np.ndarray
     los: np.ndarray
+    # propagation path only (legacy: NaN / None)
+    tx_height_agl_m: float = math.nan
+    rx_height_agl_m: np.ndarray | None = None
+    path_loss_median_db: np.ndarray | None = None
+    excess_delay_s: np.ndarray | None = None
+    tx_antenna_gain_db: np.ndarray | None = None
+    rx_antenna_gain_db: np.ndarray | None = None
+    polarization_loss_db: np.ndarray | None = None
 
 
-def draw_truth(cfg: GenerationConfig, gen: np.random.Generator) -> Truth:
-    """Draw receivers, transmitter and link budget for one attempt (truth stream)."""
-    pc = _prepare(cfg)
+def _draw_receivers(cfg: GenerationConfig, pc: _Prepared, gen: np.random.Generator):
+    """Receivers of one attempt: (lat, lon, alt_m, ids), drawn first from the truth stream."""
     lay = cfg.receivers
     if lay.mode == "fixed":
         lat, lon, alt = pc.fixed_lat, pc.fixed_lon, pc.fixed_alt
@@ -206,6 +292,20 @@ def draw_truth(cfg: GenerationConfig, gen: np.random.Generator) -> Truth:
         lat, lon = place(gen, count, lay.lat_min, lay.lat_max, lay.lon_min, lay.lon_max)
         alt = np.full(count, lay.alt_m)
         ids = [f"rx{j:02d}" for j in range(count)]
+    return lat, lon, alt, ids
+
+
+def draw_truth(cfg: GenerationConfig, gen: np.random.Generator, pc: _Prepared | None = None) -> Truth:
+    """Draw receivers, transmitter and link budget for one attempt (truth stream).
+
+    Legacy path (no ``cfg.propagation``): exactly generator 1.0.0's draws. Propagation
+    path: see :func:`_draw_truth_propagation`. ``pc`` is ``_prepare(cfg)`` if the caller
+    holds it (spares hashing the config on every attempt)."""
+    if pc is None:
+        pc = _prepare(cfg)
+    if pc.prop is not None:
+        return _draw_truth_propagation(cfg, pc, gen)
+    lat, lon, alt, ids = _draw_receivers(cfg, pc, gen)
     n_rx = lat.shape[0]
     tx_lat, tx_lon, _ = geometry.place_transmitter(gen, lat, lon, cfg.inside_ratio, cfg.outside_margin_km)
     tx_alt = float(gen.uniform(cfg.tx_alt_min_m, cfg.tx_alt_max_m))
@@ -227,12 +327,80 @@ def draw_truth(cfg: GenerationConfig, gen: np.random.Generator) -> Truth:
     )
 
 
+def _draw_truth_propagation(cfg: GenerationConfig, pc: _Prepared, gen: np.random.Generator) -> Truth:
+    """The propagation path of :func:`draw_truth`. Truth-stream draws, in this order:
+    receivers (as the legacy path), transmitter position (as the legacy path), then
+    ``5 + R`` uniforms (transmitter antenna altitude in [tx_alt_min_m, tx_alt_max_m], its
+    height above ground in [tx_height_agl_min_m, tx_height_agl_max_m], the handheld's facing
+    azimuth, tilt from vertical in [0, tx_antenna.tilt_max_deg] and tilt azimuth, then the
+    fading phase of each link), ``3 R`` standard normals (the location deviates z, then the
+    two fading normals of each link) and ``R`` unit exponentials (excess delays). The
+    number of draws does not depend on their values.
+
+    ``alt_m`` (stations) and ``tx_alt_m`` are the antennas' altitudes: slant ranges and
+    TOA come from them on the WGS 84 ellipsoid; the model sees the great-circle ground
+    distance and the heights above ground. path_loss_db = median + variability (ITM's
+    location variability, or shadowing_sigma_db for the free-space model); LOS links are
+    Rician (rician_k_db), NLOS links Rayleigh and their first arrival comes
+    Exp(nlos_excess_delay_mean_s) late (toa_s includes it). Received power = tx_power_dbm
+    + tx_antenna_gain_db + rx_antenna_gain_db - polarization_loss_db - path_loss_db +
+    fading, per link (propagation._link_antennas)."""
+    prop = pc.prop
+    lay = cfg.receivers
+    lat, lon, alt, ids = _draw_receivers(cfg, pc, gen)
+    n_rx = lat.shape[0]
+    if lay.mode == "fixed":
+        rx_h = pc.fixed_height_agl
+        ant = pc.rx_antennas
+    else:
+        rx_h = np.full(n_rx, lay.height_agl_m)
+        ant = tuple(np.repeat(a, n_rx) for a in pc.rx_antennas)
+    tx_lat, tx_lon, _ = geometry.place_transmitter(gen, lat, lon, cfg.inside_ratio, cfg.outside_margin_km,
+                                                   box=pc.fixed_box if lay.mode == "fixed" else None)
+    # three draws for everything else (an attempt must stay cheap: most are rejected)
+    u = gen.random(5 + n_rx)
+    normals = gen.standard_normal(3 * n_rx)
+    excess_unit = gen.standard_exponential(n_rx)
+    ta = cfg.tx_antenna
+    tx_alt = cfg.tx_alt_min_m + (cfg.tx_alt_max_m - cfg.tx_alt_min_m) * float(u[0])
+    tx_h = cfg.tx_height_agl_min_m + (cfg.tx_height_agl_max_m - cfg.tx_height_agl_min_m) * float(u[1])
+    facing = 2.0 * math.pi * float(u[2])
+    tilt = math.radians(ta.tilt_max_deg) * float(u[3])
+    tilt_az = 2.0 * math.pi * float(u[4])
+    phase_u = u[5:]
+    z, n_re, n_im = normals[:n_rx], normals[n_rx:2 * n_rx], normals[2 * n_rx:]
+    out = np.empty((12, n_rx))
+    ground, dist, median, loss, horizon, excess, p_rx, toa = out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7]
+    tx_gain, rx_gain, pol_loss = out[9], out[10], out[11]
+    los = np.empty(n_rx, dtype=np.bool_)
+    # One kernel call for the whole link budget (WGS 84 ranges, model, LOS, excess delay,
+    # fading): an attempt must stay cheap, as most attempts are rejected.
+    propagation._attempt_links(
+        prop.model, cfg.frequency_mhz, tx_lat, tx_lon, tx_alt, tx_h, lat, lon, alt, rx_h,
+        prop.terrain_irregularity_m, prop.surface_refractivity_n, prop.climate, prop.ground_permittivity,
+        prop.ground_conductivity_s_m, prop.polarization, prop.tx_siting, prop.rx_siting,
+        prop.nlos_excess_delay_mean_s, cfg.shadowing_sigma_db, cfg.rician_k_db, cfg.tx_power_dbm,
+        cfg.tx_antenna_gain_dbi, ta.body_loss_db, facing, tilt, tilt_az, ta.xpd_los_db, ta.xpd_nlos_db, *ant,
+        z, phase_u, n_re, n_im, excess_unit, ground, dist, median, loss, los, horizon, excess, p_rx, toa,
+        tx_gain, rx_gain, pol_loss)
+    out[8] = p_rx - pc.noise_floor_dbm
+    return Truth(
+        rx_lat=lat, rx_lon=lon, rx_alt_m=alt, rx_ids=ids, tx_lat=tx_lat, tx_lon=tx_lon, tx_alt_m=tx_alt,
+        distance_m=dist, path_loss_db=loss, rx_power_dbm=p_rx, snr_db=out[8], toa_s=toa, los=los,
+        tx_height_agl_m=tx_h, rx_height_agl_m=rx_h, path_loss_median_db=median, excess_delay_s=excess,
+        tx_antenna_gain_db=tx_gain, rx_antenna_gain_db=rx_gain, polarization_loss_db=pol_loss,
+    )
+
+
 def check_truth(cfg: GenerationConfig, t: Truth) -> str | None:
     """Rejection reason of an attempt ("snr" or "gdop"), or None if accepted."""
     ok = t.snr_db >= cfg.min_snr_db
     if int(ok.sum()) < cfg.min_receivers:
         return "snr"
-    g = geometry.gdop(t.tx_lat, t.tx_lon, t.rx_lat[ok], t.rx_lon[ok])
+    if cfg.propagation is None:   # legacy: generator 1.0.0's computation, kept as it was
+        g = geometry.gdop(t.tx_lat, t.tx_lon, t.rx_lat[ok], t.rx_lon[ok])
+    else:                         # same rule as one kernel (attempts are many here)
+        g = geometry._gdop_kernel(t.tx_lat, t.tx_lon, t.rx_lat, t.rx_lon, ok)
     if not g <= cfg.max_gdop:
         return "gdop"
     return None
@@ -308,7 +476,7 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
     iq = np.zeros((n, r_max, n_iq), dtype=np.complex64) if want_iq else None
     scratch = None if want_iq else np.zeros((r_max, n_iq), dtype=np.complex64)
     per = _alloc(n, r_max)
-    f64 = {k: np.full(n, np.nan) for k in ("tx_lat", "tx_lon", "tx_alt_m", "gdop", "mean_snr_db")}
+    f64 = {k: np.full(n, np.nan) for k in ("tx_lat", "tx_lon", "tx_alt_m", "gdop", "mean_snr_db", "tx_height_agl_m")}
     attempts = np.zeros(n, dtype=np.int32)
     num_rx = np.zeros(n, dtype=np.int16)
     num_det = np.zeros(n, dtype=np.int16)
@@ -322,7 +490,7 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
         for k in range(cfg.max_attempts):
             if cancel is not None and cancel():
                 raise GenerationCancelled(idx, k)
-            t = draw_truth(cfg, rng.stream(seed, idx, k, rng.STREAM_TRUTH))
+            t = draw_truth(cfg, rng.stream(seed, idx, k, rng.STREAM_TRUTH), pc)
             reason = check_truth(cfg, t)
             if reason is None:
                 truth = t
@@ -347,6 +515,7 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
         num_det[j] = int(det.sum())
         ids.append(list(truth.rx_ids))
         f64["tx_lat"][j], f64["tx_lon"][j], f64["tx_alt_m"][j] = truth.tx_lat, truth.tx_lon, truth.tx_alt_m
+        f64["tx_height_agl_m"][j] = truth.tx_height_agl_m
         f64["gdop"][j] = geometry.gdop(truth.tx_lat, truth.tx_lon, truth.rx_lat[det], truth.rx_lon[det])
         f64["mean_snr_db"][j] = float(np.mean(feat.snr_db[det])) if det.any() else math.nan
     return SampleBatch(
@@ -379,5 +548,12 @@ def _store(per: dict[str, np.ndarray], j: int, t: Truth, sp: SignalParams, f) ->
     }
     if f.ref >= 0:
         vals["true_tdoa_s"] = t.toa_s - t.toa_s[f.ref]
+    if t.path_loss_median_db is not None:
+        vals["rx_height_agl_m"] = t.rx_height_agl_m
+        vals["path_loss_median_db"] = t.path_loss_median_db
+        vals["excess_delay_s"] = t.excess_delay_s
+        vals["tx_antenna_gain_db"] = t.tx_antenna_gain_db
+        vals["rx_antenna_gain_db"] = t.rx_antenna_gain_db
+        vals["polarization_loss_db"] = t.polarization_loss_db
     for key, v in vals.items():
         per[key][j, :r] = v

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
 EARTH_RADIUS_M = 6_371_008.8
 # Metres per degree of latitude on the sphere.
@@ -107,6 +108,66 @@ def gdop(tx_lat_deg: float, tx_lon_deg: float, rx_lat_deg, rx_lon_deg) -> float:
     return gdop_from_unit_vectors(ue, un)
 
 
+@njit(cache=True)
+def _gdop_kernel(tx_lat_deg, tx_lon_deg, rx_lat_deg, rx_lon_deg, use):
+    """:func:`gdop` over the receivers with ``use[i]``, as one kernel (the propagation
+    path's acceptance filter calls it on every attempt that passes the SNR check): the same
+    bearings, H^T H and rule (fewer than 3 rows, a non-positive eigenvalue or a condition
+    number above GDOP_MAX_CONDITION give inf), with the eigenvalues of the symmetric 3x3
+    matrix in closed form (trigonometric method) for the condition number and
+    trace(adj(H^T H)) / det(H^T H) for the trace of the inverse, instead of LAPACK. Agrees
+    with :func:`gdop` to ~1e-8 relative below GDOP 1000 (1e-4 on near-degenerate
+    geometries, GDOP ~ 1e4, where both are limited by rounding)."""
+    p1 = math.radians(tx_lat_deg)
+    see = sen = snn = se = sn = 0.0
+    n = 0
+    for i in range(rx_lat_deg.shape[0]):
+        if not use[i]:
+            continue
+        p2 = math.radians(rx_lat_deg[i])
+        dl = math.radians(rx_lon_deg[i] - tx_lon_deg)
+        y = math.sin(dl) * math.cos(p2)
+        x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+        az = math.atan2(y, x)
+        ue = math.sin(az)
+        un = math.cos(az)
+        see += ue * ue
+        sen += ue * un
+        snn += un * un
+        se += ue
+        sn += un
+        n += 1
+    if n < 3:
+        return math.inf
+    a00, a01, a02, a11, a12, a22 = see, sen, se, snn, sn, float(n)
+    off = a01 * a01 + a02 * a02 + a12 * a12
+    q = (a00 + a11 + a22) / 3.0
+    if off == 0.0:
+        l1, l2, l3 = a00, a11, a22
+    else:
+        b00, b11, b22 = a00 - q, a11 - q, a22 - q
+        p = math.sqrt((b00 * b00 + b11 * b11 + b22 * b22 + 2.0 * off) / 6.0)
+        det = (b00 * (b11 * b22 - a12 * a12) - a01 * (a01 * b22 - a12 * a02) + a02 * (a01 * a12 - b11 * a02))
+        r = det / (2.0 * p * p * p)
+        r = min(max(r, -1.0), 1.0)
+        phi = math.acos(r) / 3.0
+        l1 = q + 2.0 * p * math.cos(phi)
+        l3 = q + 2.0 * p * math.cos(phi + 2.0 * math.pi / 3.0)
+        l2 = 3.0 * q - l1 - l3
+    lo = min(l1, min(l2, l3))
+    hi = max(l1, max(l2, l3))
+    if lo <= 0.0 or hi / lo > GDOP_MAX_CONDITION:
+        return math.inf
+    # trace(A^-1) = trace(adj A) / det A: more accurate than the sum of 1 / eigenvalues
+    c00 = a11 * a22 - a12 * a12
+    c11 = a00 * a22 - a02 * a02
+    c22 = a00 * a11 - a01 * a01
+    det = a00 * c00 - a01 * (a01 * a22 - a12 * a02) + a02 * (a01 * a12 - a11 * a02)
+    if not det > 0.0:
+        return math.inf
+    return math.sqrt((c00 + c11 + c22) / det)
+
+
 def random_placement(
     rng: np.random.Generator, count: int, lat_min: float, lat_max: float, lon_min: float, lon_max: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -164,14 +225,20 @@ def place_transmitter(
     rx_lon_deg: np.ndarray,
     inside_ratio: float,
     outside_margin_km: float,
+    box: tuple[float, float, float, float] | None = None,
 ) -> tuple[float, float, bool]:
     """Transmitter position (lat, lon, inside) relative to the receivers' bounding box.
 
     With probability ``inside_ratio`` uniform inside the box, otherwise uniform in the band
-    of width ``outside_margin_km`` around it (outside the box).
+    of width ``outside_margin_km`` around it (outside the box). ``box`` (lat_lo, lat_hi,
+    lon_lo, lon_hi), if given, must be the receivers' box: it spares recomputing it for a
+    fixed layout (same draws, same result).
     """
-    lat_lo, lat_hi = float(np.min(rx_lat_deg)), float(np.max(rx_lat_deg))
-    lon_lo, lon_hi = float(np.min(rx_lon_deg)), float(np.max(rx_lon_deg))
+    if box is None:
+        lat_lo, lat_hi = float(np.min(rx_lat_deg)), float(np.max(rx_lat_deg))
+        lon_lo, lon_hi = float(np.min(rx_lon_deg)), float(np.max(rx_lon_deg))
+    else:
+        lat_lo, lat_hi, lon_lo, lon_hi = box
     inside = bool(rng.random() < inside_ratio)
     if inside or outside_margin_km <= 0.0:
         return float(rng.uniform(lat_lo, lat_hi)), float(rng.uniform(lon_lo, lon_hi)), True
