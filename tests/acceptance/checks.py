@@ -11,12 +11,11 @@ from worker.config import GenerationConfig
 from worker.rf import generate_samples
 from worker.storage import ObjectStore, dataset_prefix
 
+# Every column but the dataset's id and the row's creation time, as text: NaN (a receiver
+# that hears nothing has NaN estimates) compares equal to NaN there, unlike Python floats.
 FEATURE_COMPARE = """
-SELECT sample_idx, tx_lat, tx_lon, tx_alt_m, tx_power_dbm, frequency_hz, signal_kind, gdop, mean_snr_db,
-       num_receivers, num_receivers_detected, attempts, rejections, receiver_ids, rx_lat, rx_lon, rssi_dbm,
-       snr_db, noise_floor_dbm, freq_offset_hz, bandwidth_hz, toa_s, tdoa_s, signal_present,
-       spectral_centroid_hz, papr_db, delay_spread_s, true_rx_power_dbm, true_tdoa_s, los
-  FROM heimdall.measurement_features WHERE dataset_id = %s ORDER BY sample_idx"""
+SELECT sample_idx, (to_jsonb(f) - 'dataset_id' - 'created_at')::text
+  FROM heimdall.measurement_features f WHERE dataset_id = %s ORDER BY sample_idx"""
 
 
 def features(conn, ds):
