@@ -21,22 +21,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from heimdall_synth.localservices import LocalPostgres  # noqa: E402
 from worker import db  # noqa: E402
 from worker.config import GenerationConfig  # noqa: E402
-from worker.localservices import LocalPostgres  # noqa: E402
 from worker.rf import generate_samples  # noqa: E402
 from worker.rows import (  # noqa: E402
     FEATURE_COLUMNS,
     IQ_COLUMNS,
     STAGE_FEATURES,
     STAGE_IQ,
-    copy_rows,
     feature_rows,
     iq_rows,
 )
@@ -62,13 +60,13 @@ def main() -> None:
     n = args.chunk_size
     with LocalPostgres() as pg:
         base = pg.url.rsplit("/", 1)[0]
-        with psycopg.connect(pg.url, autocommit=True) as admin:
+        with db.Database(pg.url).connect() as admin:
             admin.execute("CREATE DATABASE rev0001")
             admin.execute("CREATE DATABASE revhead")
         urls = {"0001": f"{base}/rev0001", "head": f"{base}/revhead"}
         db.upgrade(urls["0001"], "0001")
         db.upgrade(urls["head"], "head")
-        conns = {k: psycopg.connect(u, autocommit=True) for k, u in urls.items()}
+        conns = {k: db.Database(u).connect() for k, u in urls.items()}
         cfg_json = conns["head"].execute("SELECT heimdall.normalize_config(%s)",
                                          (Jsonb({"chunk_size": n}),)).fetchone()[0]
         batch = generate_samples(GenerationConfig.from_normalized(cfg_json), 1, 0, n, want_iq=True)
@@ -94,8 +92,8 @@ def main() -> None:
                         copy_into(c, "synthetic_iq_samples", IQ_COLUMNS, iq_rows(ds[rev], b, "k", enc, 50000))
                     else:
                         c.execute("SELECT heimdall.begin_chunk_commit(%s, %s)", (job[0], job[1]))
-                        copy_rows(c, STAGE_FEATURES, FEATURE_COLUMNS, feature_rows(ds[rev], b))
-                        copy_rows(c, STAGE_IQ, IQ_COLUMNS, iq_rows(ds[rev], b, "k", enc, 50000))
+                        db.copy_rows(c, STAGE_FEATURES, FEATURE_COLUMNS, feature_rows(ds[rev], b))
+                        db.copy_rows(c, STAGE_IQ, IQ_COLUMNS, iq_rows(ds[rev], b, "k", enc, 50000))
                     assert c.execute("SELECT heimdall.complete_chunk(%s, %s, 'bench')", (job[0], job[1])).fetchone()[0]
                 times[rev].append(time.perf_counter() - t0)
         for c in conns.values():

@@ -28,21 +28,21 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context as _get_context
 from pathlib import Path
 
-import psycopg
 from psycopg.types.json import Jsonb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from heimdall_synth.localservices import LocalPostgres, LocalS3  # noqa: E402
+from heimdall_synth.validate import validate  # noqa: E402
 from worker import db  # noqa: E402
 from worker.config import GenerationConfig  # noqa: E402
-from worker.localservices import LocalPostgres, LocalS3  # noqa: E402
 from worker.storage import ObjectStore, npy_header  # noqa: E402
-from worker.validate import validate  # noqa: E402
 
 
 def run_workers(env: dict[str, str], n: int) -> tuple[float, dict[str, float], int]:
     t0 = time.monotonic()
-    procs = [subprocess.Popen([sys.executable, "-m", "worker", "--until-idle", "--poll", "0.05"], env=env,
+    env = {**env, "HEIMDALL_WORKER_UNTIL_IDLE": "1", "HEIMDALL_WORKER_POLL_S": "0.05"}
+    procs = [subprocess.Popen([sys.executable, "-m", "worker"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(n)]
     outs = [p.communicate()[0] for p in procs]
     wall = time.monotonic() - t0
@@ -102,7 +102,7 @@ def main() -> None:
         store.ensure_bucket()
         raw = ObjectStore(s3.endpoint, s3.access_key, s3.secret_key, "bench-raw-put")
         raw.ensure_bucket()
-        with psycopg.connect(pg.url, autocommit=True) as conn:
+        with db.Database(pg.url).connect() as conn:
             # warm the numba cache so compile time is not in the figures
             conn.execute("SELECT heimdall.create_dataset('warmup', 'iq_raw', %s, 1, 20)",
                          (Jsonb({"chunk_size": 20}),))

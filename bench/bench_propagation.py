@@ -42,7 +42,8 @@ from worker.rf.generate import _prepare, draw_truth  # noqa: E402
 
 SEED = 1
 BINS_KM = np.arange(0.0, 210.0, 10.0)
-LEGACY_DROP = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna")
+LEGACY_DROP = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna",
+               "noise_environment", "tdoa_estimator")
 
 
 def legacy(cfg: dict) -> dict:
@@ -50,7 +51,8 @@ def legacy(cfg: dict) -> dict:
     out = {k: v for k, v in cfg.items() if k not in LEGACY_DROP}
     out["receivers"] = dict(out["receivers"])
     if "stations" in out["receivers"]:
-        out["receivers"]["stations"] = [{k: v for k, v in s.items() if k not in ("height_agl_m", "antenna")}
+        out["receivers"]["stations"] = [{k: v for k, v in s.items()
+                                         if k not in ("height_agl_m", "antenna", "noise_figure_db", "noise_environment")}
                                         for s in out["receivers"]["stations"]]
     return out
 

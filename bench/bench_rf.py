@@ -12,7 +12,11 @@ run, interleaved chunk by chunk inside each process (chunk i of every model, the
 i + 1, so drift of the shared machine hits all of them alike): "legacy" (the default config without the keys of
 revision 0002: free space on the sphere, today's bytes), "free_space" (the new path with
 ``propagation.model = "free_space"``: WGS 84, heights, excess delay) and "itm" (the
-default: ITM area mode), and the ratio itm / legacy and itm / free_space.
+default: ITM area mode), and the ratio itm / legacy and itm / free_space. With
+``--terrain-dir DIR`` also "itm_terrain_srtm3" / "itm_terrain_srtm1": the default config
+with a terrain set (ITM point-to-point over each link's profile at the tile spacing) of
+synthetic SRTM3 / SRTM1 tiles covering the placement area (bench/synthetic_terrain.py,
+written to DIR once), and their ratios to free_space (issue 11 item 9: target >= 0.5).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -34,12 +39,10 @@ sys.path.insert(0, ROOT)
 def default_config_from_db() -> dict:
     """``heimdall.normalize_config('{}')`` from a throwaway PostgreSQL built from sql/:
     the defaults live in the database only."""
-    import psycopg
-
+    from heimdall_synth.localservices import LocalPostgres
     from worker import db
-    from worker.localservices import LocalPostgres
 
-    with LocalPostgres() as pg, psycopg.connect(pg.url) as conn:
+    with LocalPostgres() as pg, db.Database(pg.url).connect(autocommit=False) as conn:
         db.build_from_sql(conn)
         return conn.execute("SELECT heimdall.normalize_config('{}')").fetchone()[0]
 
@@ -150,6 +153,24 @@ def numpy_ratio(n: int) -> tuple[float, float]:
 
 
 MODELS = ("legacy", "free_space", "itm")
+# --terrain-dir: ITM point-to-point over a synthetic terrain set (bench/synthetic_terrain.py)
+# of SRTM3 / SRTM1 tiles, the default config otherwise (stations' alt_m on its ground)
+TERRAIN_MODELS = {"itm_terrain_srtm3": 3, "itm_terrain_srtm1": 1}
+_DEMS: dict = {}
+
+
+def _dem(model: str):
+    """The Dem of a terrain model (tiles under $HEIMDALL_BENCH_TERRAIN), None for the others;
+    memory-mapped once per process."""
+    if model not in TERRAIN_MODELS:
+        return None
+    if model not in _DEMS:
+        from bench import synthetic_terrain
+
+        root = os.environ["HEIMDALL_BENCH_TERRAIN"]
+        res = TERRAIN_MODELS[model]
+        _DEMS[model] = synthetic_terrain.load(os.path.join(root, f"srtm{res}"), f"synthetic-srtm{res}")
+    return _DEMS[model]
 
 
 def model_config(base: dict, model: str) -> dict:
@@ -158,6 +179,11 @@ def model_config(base: dict, model: str) -> dict:
         from bench.bench_propagation import legacy
 
         return legacy(base)
+    if model in TERRAIN_MODELS:
+        from bench import synthetic_terrain
+
+        return synthetic_terrain.terrain_config({**base, "propagation": {**base["propagation"], "model": "itm"}},
+                                                _dem(model))
     return {**base, "propagation": {**base["propagation"], "model": model}}
 
 
@@ -169,15 +195,15 @@ def _run_models(args) -> dict[str, float]:
     from worker.rf import generate_samples
 
     cfgs = {m: GenerationConfig.from_normalized(c) for m, c in json.loads(os.environ["HEIMDALL_BENCH_MODELS"]).items()}
-    for cfg in cfgs.values():
-        generate_samples(cfg, SEED, 10**9, 2)   # warm-up: load kernels
+    for model, cfg in cfgs.items():
+        generate_samples(cfg, SEED, 10**9, 2, terrain=_dem(model))   # warm-up: load kernels (and tiles)
     if barrier is not None:
         barrier.wait()
     seconds = dict.fromkeys(cfgs, 0.0)
     for i in range(first, first + count, CHUNK):
         for model, cfg in cfgs.items():
             t0 = time.perf_counter()
-            generate_samples(cfg, SEED, i, min(CHUNK, first + count - i), want_iq=True)
+            generate_samples(cfg, SEED, i, min(CHUNK, first + count - i), want_iq=True, terrain=_dem(model))
             seconds[model] += time.perf_counter() - t0
     return seconds
 
@@ -200,11 +226,20 @@ def throughput_models(n: int, procs: int) -> dict[str, float]:
     return {m: per * procs / max(p[m] for p in parts) for m in parts[0]}
 
 
-def compare_models(base: dict, n: int, repeats: int) -> dict:
+def compare_models(base: dict, n: int, repeats: int, terrain_dir: str | None = None) -> dict:
     """iq_raw samples/s of each model with 1 and 2 processes, the models alternating chunk
     by chunk inside each process (so the shared machine's drift hits them alike); medians
-    over ``repeats`` runs (each on a fresh index range)."""
-    os.environ["HEIMDALL_BENCH_MODELS"] = json.dumps({m: model_config(base, m) for m in MODELS})
+    over ``repeats`` runs (each on a fresh index range). With ``terrain_dir`` also the
+    terrain models (their tiles written there once)."""
+    models = MODELS
+    if terrain_dir:
+        from bench import synthetic_terrain
+
+        for res in set(TERRAIN_MODELS.values()):
+            synthetic_terrain.write_tiles(Path(terrain_dir) / f"srtm{res}", res)
+        os.environ["HEIMDALL_BENCH_TERRAIN"] = terrain_dir
+        models = MODELS + tuple(TERRAIN_MODELS)
+    os.environ["HEIMDALL_BENCH_MODELS"] = json.dumps({m: model_config(base, m) for m in models})
     runs: dict[str, list[float]] = {}
     attempts = {}
     for _ in range(repeats):
@@ -212,14 +247,14 @@ def compare_models(base: dict, n: int, repeats: int) -> dict:
             for model, v in throughput_models(n, procs).items():
                 runs.setdefault(f"{model}_{procs}p", []).append(v)
     truth_ms = {}
-    for model in MODELS:
+    for model in models:
         from worker.config import GenerationConfig
         from worker.rf import generate as G
         from worker.rf import generate_samples, rng
 
         cfg = GenerationConfig.from_normalized(model_config(base, model))
         k = min(n, 300)
-        b = generate_samples(cfg, SEED, 0, k, want_iq=False)
+        b = generate_samples(cfg, SEED, 0, k, want_iq=False, terrain=_dem(model))
         attempts[model] = float(b.attempts.mean())
         # the truth stage alone: every attempt of these samples (stream, draw, filter) replayed
         per_run = []
@@ -227,7 +262,7 @@ def compare_models(base: dict, n: int, repeats: int) -> dict:
             t0 = time.perf_counter()
             for i in range(k):
                 for a in range(int(b.attempts[i])):
-                    G.check_truth(cfg, G.draw_truth(cfg, rng.stream(SEED, i, a, rng.STREAM_TRUTH)))
+                    G.check_truth(cfg, G.draw_truth(cfg, rng.stream(SEED, i, a, rng.STREAM_TRUTH), terrain=_dem(model)))
             per_run.append((time.perf_counter() - t0) / k * 1e3)
         truth_ms[model] = statistics.median(per_run)
     out = {k: statistics.median(v) for k, v in runs.items()}
@@ -237,6 +272,9 @@ def compare_models(base: dict, n: int, repeats: int) -> dict:
     for procs in (1, 2):
         out[f"itm_vs_legacy_{procs}p"] = out[f"itm_{procs}p"] / out[f"legacy_{procs}p"]
         out[f"itm_vs_free_space_{procs}p"] = out[f"itm_{procs}p"] / out[f"free_space_{procs}p"]
+        for model in models[len(MODELS):]:
+            out[f"{model}_vs_free_space_{procs}p"] = out[f"{model}_{procs}p"] / out[f"free_space_{procs}p"]
+    out["models"] = list(models)
     return out
 
 
@@ -245,20 +283,25 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=600)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--compare-models", action="store_true", help="only the link-model comparison (see above)")
+    ap.add_argument("--terrain-dir", default=None,
+                    help="with --compare-models: also ITM point-to-point over synthetic SRTM3 and SRTM1 terrain "
+                         "sets, their tiles written to (and reused from) this directory (~230 MB)")
     ap.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     a = ap.parse_args()
     base = default_config_from_db()
     if a.compare_models:
         print(f"iq_raw samples/s by link model, {a.samples} samples per run, medians of {a.repeats} interleaved runs; "
               f"{os.cpu_count()} CPUs")
-        res = compare_models(base, a.samples, a.repeats)
-        for model in MODELS:
+        res = compare_models(base, a.samples, a.repeats, a.terrain_dir)
+        for model in res["models"]:
             print(f"{model:10s}: 1 process {res[f'{model}_1p']:7.1f}, 2 processes {res[f'{model}_2p']:7.1f} samples/s; "
                   f"attempts per accepted sample {res['attempts_per_sample'][model]:.2f}, "
                   f"truth stage {res['truth_stage_ms_per_sample'][model]:.3f} ms per accepted sample")
         for procs in (1, 2):
             print(f"{procs} process(es): itm / legacy = {res[f'itm_vs_legacy_{procs}p']:.3f}, "
-                  f"itm / free_space = {res[f'itm_vs_free_space_{procs}p']:.3f}")
+                  f"itm / free_space = {res[f'itm_vs_free_space_{procs}p']:.3f}"
+                  + "".join(f", {m} / free_space = {res[f'{m}_vs_free_space_{procs}p']:.3f}"
+                            for m in res["models"][len(MODELS):]))
         if a.json:
             print(json.dumps(res))
         return

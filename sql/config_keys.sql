@@ -14,7 +14,7 @@ VALUES
     ('bandwidth_hz',           'number',  '12500',  100,     1000000,  false, 'Hz',   'Channel bandwidth; SNR and noise floor are defined in it (<= sample_rate_hz / 2)'),
     ('sample_rate_hz',         'integer', '50000',  1000,    10000000, false, 'Hz',   'Complex IQ sample rate'),
     ('duration_ms',            'number',  '200',    1,       10000,    false, 'ms',   'Recording length per receiver (>= 64 IQ samples)'),
-    ('noise_figure_db',        'number',  '6',      0,       40,       false, 'dB',   'Receiver noise figure'),
+    ('noise_figure_db',        'number',  '6',      0,       40,       false, 'dB',   'Receiver noise figure (every receiver; with "noise_environment" a fixed station may override it)'),
     ('min_snr_db',             'number',  '3',      -30,     100,      false, 'dB',   'A receiver counts as detecting the TX at this SNR'),
     ('min_receivers',          'integer', '3',      3,       64,       false, NULL,   'Receivers that must detect the TX for a sample to be accepted'),
     ('max_gdop',               'number',  '10',     0,       1000000,  true,  NULL,   'Largest accepted GDOP, sqrt(trace((H^T H)^-1)) of the TOA fix'),
@@ -41,7 +41,7 @@ VALUES
             {"id": "genova",            "name": "Genova",            "lat": 44.395, "lon": 8.956, "alt_m": 100},
             {"id": "milano_baggio",     "name": "Milano-Baggio",     "lat": 45.478, "lon": 9.123, "alt_m": 120}]}',
         NULL, NULL, false, NULL,
-        'Receiver layout: {"mode":"fixed","stations":[{id,name,lat,lon,alt_m,height_agl_m,antenna}]} or {"mode":"random"|"hexagonal","count_min","count_max","area":{lat_min,lat_max,lon_min,lon_max},"alt_m","height_agl_m","antenna"}; antenna {"pattern":"omni"|"directional","gain_dbi","azimuth_deg","beamwidth_deg","front_to_back_db"}'),
+        'Receiver layout: {"mode":"fixed","stations":[{id,name,lat,lon,alt_m,height_agl_m,antenna,noise_figure_db,noise_environment}]} or {"mode":"random"|"hexagonal","count_min","count_max","area":{lat_min,lat_max,lon_min,lon_max},"alt_m","height_agl_m","antenna"}; antenna {"pattern":"omni"|"directional","gain_dbi","azimuth_deg","beamwidth_deg","front_to_back_db"}'),
     ('chunk_size',             'integer', '100',    1,       10000,    false, 'samples', 'Samples per work chunk (one queue message, one IQ object)'),
     ('max_attempts',           'integer', '1000',   1,       10000,    false, NULL,   'Draws per sample index before the chunk fails (config that never accepts)');
 
@@ -58,10 +58,22 @@ VALUES
           "polarization": "vertical", "rx_siting": "random", "tx_siting": "random",
           "nlos_excess_delay_mean_s": 0.000001}',
         NULL, NULL, false, NULL,
-        'Path loss model: {"model":"itm"|"free_space","terrain":null (ITM area mode),"terrain_irregularity_m","surface_refractivity_n","climate","ground_permittivity","ground_conductivity_s_m","polarization","rx_siting","tx_siting","nlos_excess_delay_mean_s"} (docs/propagation.md)'),
+        'Path loss model: {"model":"itm"|"free_space","terrain":null (ITM area mode) or a terrain set name (point-to-point mode; normalize_config adds its "terrain_sha256"),"terrain_irregularity_m","surface_refractivity_n","climate","ground_permittivity","ground_conductivity_s_m","polarization","rx_siting","tx_siting","nlos_excess_delay_mean_s"} (docs/propagation.md)'),
     ('tx_height_agl_min_m',    'number',  '1.5',    0.5,     3000,     false, 'm',    'Lowest transmitter antenna height above ground (propagation)'),
     ('tx_height_agl_max_m',    'number',  '10',     0.5,     3000,     false, 'm',    'Highest transmitter antenna height above ground (>= tx_height_agl_min_m)'),
     ('tx_antenna',             'object',
         '{"body_loss_db": 8, "tilt_max_deg": 45, "xpd_los_db": 12, "xpd_nlos_db": 7}',
         NULL, NULL, false, NULL,
         'Handheld transmitter antenna (propagation): {"body_loss_db" (through the body, 0 in front),"tilt_max_deg" (tilt from vertical, uniform),"xpd_los_db","xpd_nlos_db" (cross-polar discrimination of the channel)}; peak gain tx_antenna_gain_dbi');
+
+-- Receivers as they are (issue 12, revision 0003). A stored config without these keys keeps
+-- one receiver noise figure for every site and the coherent TDOA estimator (generator
+-- 1.0.0's bytes); these rows only give NEW configs their defaults. Fixed stations may
+-- override "noise_figure_db" and "noise_environment" (normalize_config fills both in).
+INSERT INTO heimdall.config_keys
+    (key, value_type, default_value, min_value, max_value, min_exclusive, unit, description)
+VALUES
+    ('noise_environment',      'string',  '"rural"', NULL,   NULL,     false, NULL,
+        'ITU-R P.372 man-made noise at the receivers (a fixed station may override it): city, residential, rural, quiet_rural, or none (receiver noise figure only); combined with noise_figure_db; 0.3 .. 250 MHz'),
+    ('tdoa_estimator',         'string',  '"joint"', NULL,   NULL,     false, NULL,
+        'TDOA estimator: joint (delay and residual carrier offset estimated together; tdoa_std_s; untrusted TDOAs NaN) or coherent (generator 1.0.0: no tdoa_std_s)');

@@ -52,6 +52,9 @@ END
 $$;
 GRANT EXECUTE ON FUNCTION heimdall.normalize_config(jsonb), heimdall.stuck_after_s()
     TO heimdall_reader, heimdall_worker;
+-- terrain sets (issue 11): a worker loads the set its config names; anyone may list them
+GRANT EXECUTE ON FUNCTION heimdall.terrain_set(text) TO heimdall_reader, heimdall_worker;
+GRANT EXECUTE ON FUNCTION heimdall.list_terrain_sets() TO heimdall_reader;
 
 -- worker
 GRANT EXECUTE ON FUNCTION
@@ -82,7 +85,8 @@ GRANT EXECUTE ON FUNCTION
     heimdall.release_stuck_chunks(uuid, integer),
     heimdall.repair_queue(uuid),
     heimdall.record_object_deletion(uuid, text, text[], jsonb),
-    heimdall.mark_gc_done(uuid)
+    heimdall.mark_gc_done(uuid),
+    heimdall.register_terrain_set(text, jsonb)
 TO heimdall_admin;
 GRANT UPDATE (num_samples, name) ON heimdall.synthetic_datasets TO heimdall_admin;
 GRANT DELETE ON heimdall.measurement_features, heimdall.synthetic_iq_samples TO heimdall_admin;

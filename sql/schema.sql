@@ -30,7 +30,7 @@ CREATE SCHEMA IF NOT EXISTS heimdall;
 -- inserting rows here.
 CREATE TABLE heimdall.config_keys (
     key             text PRIMARY KEY,
-    value_type      text NOT NULL CHECK (value_type IN ('number', 'integer', 'object', 'string_or_null')),
+    value_type      text NOT NULL CHECK (value_type IN ('number', 'integer', 'object', 'string_or_null', 'string')),
     default_value   jsonb NOT NULL,
     min_value       numeric,
     max_value       numeric,
@@ -155,6 +155,10 @@ CREATE TABLE heimdall.measurement_features (
     tx_antenna_gain_db      real[],
     rx_antenna_gain_db      real[],
     polarization_loss_db    real[],
+    -- sigma of each tdoa_s (s; revision 0003, issue 12): Cramer-Rao-style, from the two
+    -- receivers' SNRs, the signal spectrum and the duration; 0 for the reference, NULL
+    -- where tdoa_s is NaN. NULL for samples of configs without "tdoa_estimator" "joint".
+    tdoa_std_s              real[],
     PRIMARY KEY (dataset_id, sample_idx),
     CONSTRAINT receiver_arrays_match CHECK (
         cardinality(receiver_ids) = num_receivers
@@ -293,3 +297,47 @@ CREATE TABLE heimdall.trust_key (
     key     text NOT NULL DEFAULT gen_random_uuid()::text
 );
 INSERT INTO heimdall.trust_key DEFAULT VALUES;
+
+------------------------------------------------------------------------------------------
+-- Terrain sets (revision 0003, issue 11): SRTM elevation tiles for ITM point-to-point mode
+------------------------------------------------------------------------------------------
+
+-- One row per terrain set: a group of SRTM .hgt tiles of one resolution whose bytes are in
+-- the object store. Registered once by heimdall.register_terrain_set (after the tiles were
+-- uploaded) and immutable: no role may change or delete it. A config names a set in
+-- "propagation"."terrain" and carries its sha256 (normalize_config), so the set's content
+-- is part of a dataset's identity.
+CREATE TABLE heimdall.terrain_sets (
+    name                text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$'),
+    resolution_arcsec   smallint NOT NULL CHECK (resolution_arcsec IN (1, 3)),
+    -- the set's digest: sha256 of the lines "<tile> <tile sha256>", sorted by tile, joined by "\n"
+    sha256              text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    num_tiles           integer NOT NULL CHECK (num_tiles > 0),
+    -- bounding box of the tiles, whole degrees (the set may have holes: terrain_tiles)
+    lat_min             smallint NOT NULL,
+    lat_max             smallint NOT NULL,
+    lon_min             smallint NOT NULL,
+    lon_max             smallint NOT NULL,
+    bytes               bigint NOT NULL CHECK (bytes > 0),
+    created_by          text NOT NULL DEFAULT session_user,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    CHECK (lat_min < lat_max AND lon_min < lon_max)
+);
+
+-- The tiles of a set: the cell (south-west corner, whole degrees), the sha256 of the file's
+-- bytes and where they are in the object store.
+CREATE TABLE heimdall.terrain_tiles (
+    set_name    text NOT NULL REFERENCES heimdall.terrain_sets (name),
+    tile        text NOT NULL CHECK (tile ~ '^[NS][0-9]{2}[EW][0-9]{3}$'),
+    lat         smallint NOT NULL CHECK (lat BETWEEN -90 AND 89),
+    lon         smallint NOT NULL CHECK (lon BETWEEN -180 AND 179),
+    sha256      text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    -- 3601 x 3601 (SRTM1) or 1201 x 1201 (SRTM3) big-endian int16
+    bytes       bigint NOT NULL CHECK (bytes IN (25934402, 2884802)),
+    object_key  text NOT NULL CHECK (length(object_key) BETWEEN 1 AND 1024),
+    PRIMARY KEY (set_name, tile),
+    CONSTRAINT terrain_tiles_cell_key UNIQUE (set_name, lat, lon)
+);
+
+COMMENT ON TABLE heimdall.terrain_sets IS
+    'Terrain sets (SRTM tiles) for ITM point-to-point mode. Private: heimdall.register_terrain_set / terrain_set / list_terrain_sets.';

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from pytest_postgresql import factories
 
+from heimdall_synth.localservices import LocalPostgres, free_port
 from worker import db
-from worker.localservices import LocalPostgres, free_port
 
 PG_PORT = int(os.environ.get("HEIMDALL_TEST_PG_PORT") or free_port())
 

@@ -79,6 +79,11 @@ class Station:
     alt_m: float
     height_agl_m: float | None = None
     antenna: RxAntenna | None = None
+    # Revision 0003 (issue 12): the station's receiver noise figure and ITU-R P.372
+    # man-made noise environment (network-wide keys unless overridden); None in configs
+    # stored without "noise_environment" (receiver noise figure noise_figure_db only).
+    noise_figure_db: float | None = None
+    noise_environment: str | None = None
 
 
 PROPAGATION_MODELS = ("itm", "free_space")
@@ -88,7 +93,8 @@ PROPAGATION_MODELS = ("itm", "free_space")
 class Propagation:
     """The ``propagation`` config object (revision 0002; see docs/propagation.md).
 
-    ``model`` "itm" (ITM 1.2.2 area mode, ``terrain`` None) or "free_space"; the other
+    ``model`` "itm" (ITM 1.2.2 area mode with ``terrain`` None, point-to-point mode over
+    the terrain set named ``terrain``, whose digest is ``terrain_sha256``) or "free_space"; the other
     fields are ITM's inputs (names as in :mod:`worker.rf.itm`) and the mean NLOS excess
     delay of the first arrival (s)."""
 
@@ -103,12 +109,17 @@ class Propagation:
     rx_siting: str
     tx_siting: str
     nlos_excess_delay_mean_s: float
+    # With a terrain set (ITM point-to-point mode): the set's digest, put there by
+    # normalize_config (the set's content is part of the dataset's identity). None without.
+    terrain_sha256: str | None = None
 
     @classmethod
     def from_normalized(cls, p: dict[str, Any]) -> Propagation:
-        strings = {"model", "climate", "polarization", "rx_siting", "tx_siting"}
+        strings = {"model", "climate", "polarization", "rx_siting", "tx_siting", "terrain_sha256"}
         values: dict[str, Any] = {}
         for name in cls.__dataclass_fields__:
+            if name == "terrain_sha256" and p.get("terrain") is None:
+                continue
             if name not in p:
                 raise ConfigError(f"normalized config key 'propagation' lacks {name!r}")
             v = p[name]
@@ -186,6 +197,11 @@ class GenerationConfig:
     tx_height_agl_min_m: float | None = None
     tx_height_agl_max_m: float | None = None
     tx_antenna: TxAntenna | None = None
+    # Revision 0003 (issue 12). None in a config stored before them: "noise_environment"
+    # absent = receiver noise figure only, identical at every site; "tdoa_estimator"
+    # absent = the coherent estimator of generator 1.0.0 (no tdoa_std_s).
+    noise_environment: str | None = None
+    tdoa_estimator: str | None = None
 
     @property
     def num_iq_samples(self) -> int:
@@ -204,8 +220,11 @@ class GenerationConfig:
         ``propagation``, the transmitter and antenna heights stay None (and are ignored if
         present). With ``propagation``, ``tx_height_agl_min_m`` / ``tx_height_agl_max_m``,
         ``tx_antenna`` and every station's (or the layout's) ``height_agl_m`` and
-        ``antenna`` are required."""
+        ``antenna`` are required. Likewise ``noise_environment`` (revision 0003): with it,
+        every fixed station's ``noise_figure_db`` and ``noise_environment`` are required;
+        without it (and without ``tdoa_estimator``) the config reads as before."""
         with_prop = "propagation" in cfg
+        with_noise = "noise_environment" in cfg
         try:
             rx = cfg["receivers"]
             if rx["mode"] == "fixed":
@@ -218,6 +237,8 @@ class GenerationConfig:
                         alt_m=float(s["alt_m"]),
                         height_agl_m=float(s["height_agl_m"]) if with_prop else None,
                         antenna=RxAntenna.from_normalized(s["antenna"]) if with_prop else None,
+                        noise_figure_db=float(s["noise_figure_db"]) if with_noise else None,
+                        noise_environment=str(s["noise_environment"]) if with_noise else None,
                     )
                     for s in rx["stations"]
                 )
@@ -251,6 +272,7 @@ class GenerationConfig:
                 name: cfg[name]
                 for name in cls.__dataclass_fields__
                 if name not in ("receivers", "signal_mix") and name not in _PROPAGATION_FIELDS
+                and name not in _RECEIVER_MODEL_FIELDS
             }
             extra: dict[str, Any] = {}
             if with_prop:
@@ -258,6 +280,9 @@ class GenerationConfig:
                          "tx_height_agl_min_m": float(cfg["tx_height_agl_min_m"]),
                          "tx_height_agl_max_m": float(cfg["tx_height_agl_max_m"]),
                          "tx_antenna": TxAntenna.from_normalized(cfg["tx_antenna"])}
+            for name in _RECEIVER_MODEL_FIELDS:
+                if name in cfg:
+                    extra[name] = str(cfg[name])
             mix = tuple(sorted((str(k), float(v)) for k, v in cfg["signal_mix"].items()))
         except KeyError as exc:  # pragma: no cover - schema/code version mismatch
             raise ConfigError(f"normalized config lacks key {exc.args[0]!r}") from exc
@@ -274,3 +299,5 @@ class GenerationConfig:
 
 
 _PROPAGATION_FIELDS = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna")
+# Revision 0003 (issue 12): string keys read only when present (see GenerationConfig).
+_RECEIVER_MODEL_FIELDS = ("noise_environment", "tdoa_estimator")

@@ -70,7 +70,27 @@ class PermissionDenied(HeimdallError):
 
 
 class DatabaseUnavailable(HeimdallError):
-    """Class 08 / connection failures: the server cannot be reached."""
+    """Class 08 / connection failures: the server cannot be reached (worth retrying)."""
+
+
+class ConnectionRejected(HeimdallError):
+    """The server answered but refused the session (unknown database or role, wrong password,
+    no pg_hba.conf entry): retrying does not help."""
+
+
+class SettingsError(HeimdallError):
+    """A missing or malformed setting (environment variable or flag): the message names it."""
+
+
+def printable(value: object) -> str:
+    """``value`` as text with every non-printable character (control characters, ANSI
+    escapes, line and paragraph separators, bidi overrides) written as its Python escape
+    (``\\n``, ``\\x1b``, ``\\u202e``): one line, nothing a terminal would act on. Every
+    message that may carry text from the database or a user goes through it."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 _BY_SQLSTATE: dict[str, type[HeimdallError]] = {
@@ -89,6 +109,12 @@ _BY_SQLSTATE: dict[str, type[HeimdallError]] = {
 }
 
 
+# What a server says while it cannot take a session yet or any more (FATAL at connect, but
+# passing): starting up, shutting down, recovering, out of connection slots.
+_TRANSIENT_REFUSALS = ("the database system is", "too many clients", "connection slots are reserved",
+                       "terminating connection")
+
+
 def translate(exc: psycopg.Error) -> HeimdallError:
     """Map a psycopg error to the matching HeimdallError (generic base class otherwise)."""
     diag = getattr(exc, "diag", None)
@@ -96,7 +122,13 @@ def translate(exc: psycopg.Error) -> HeimdallError:
     message = (diag.message_primary if diag is not None and diag.message_primary else str(exc)).strip()
     hint = diag.message_hint if diag is not None else None
     if isinstance(exc, psycopg.OperationalError) and sqlstate is None:
-        return DatabaseUnavailable(f"cannot reach the database: {message.splitlines()[0] if message else exc}")
+        # a failed connection attempt (libpq gives no SQLSTATE): the server's own refusal
+        # reads "... failed: FATAL:  <reason>"; anything else never reached a server
+        first = message.splitlines()[0] if message else str(exc)
+        fatal = first.partition("FATAL:")[2].strip()
+        if fatal and not any(phrase in fatal for phrase in _TRANSIENT_REFUSALS):
+            return ConnectionRejected(f"the database server refused the connection: {fatal}")
+        return DatabaseUnavailable(f"cannot reach the database: {first}")
     # 08: connection exceptions; 57P: the server ended the session (terminate, shutdown)
     if sqlstate and (sqlstate.startswith("08") or sqlstate.startswith("57P")):
         return DatabaseUnavailable(message, sqlstate)

@@ -131,7 +131,7 @@ SELECT heimdall.enqueue_repair(%(dataset_id)s, %(first_idx)s, %(last_idx)s, %(re
 SELECT heimdall.release_stuck_chunks(%(dataset_id)s, %(stuck_after_s)s) AS released;
 
 -- export / training / plots queries
--- Readers (worker/export.py, worker/training.py, worker/plots.py) read committed rows only,
+-- Readers (heimdall_synth/reader.py, export.py, training.py, plots.py) read committed rows only,
 -- inside one REPEATABLE READ snapshot (reader_snapshot) so all pages agree.
 
 -- name: reader_snapshot
@@ -197,3 +197,15 @@ SELECT sample_idx, tx_lat, tx_lon, gdop, mean_snr_db, num_receivers, num_receive
 -- name: schema_present
 -- Start-up check of a worker: has `heimdall-synth db upgrade` been run?
 SELECT to_regproc('heimdall.claim_chunk') IS NOT NULL AS present;
+
+-- name: terrain_set
+-- A terrain set with its tiles (worker: load it; tooling: compare before an import).
+SELECT heimdall.terrain_set(%(name)s) AS terrain_set;
+
+-- name: register_terrain_set
+SELECT heimdall.register_terrain_set(%(name)s, %(tiles)s) AS terrain_set;
+
+-- name: list_terrain_sets
+SELECT name, resolution_arcsec, num_tiles, lat_min, lat_max, lon_min, lon_max, bytes, sha256, datasets,
+       created_by, created_at
+  FROM heimdall.list_terrain_sets();

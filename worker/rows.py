@@ -32,13 +32,17 @@ FEATURE_COLUMNS: list[tuple[str, str]] = [
     ("tx_height_agl_m", "float4"), ("rx_height_agl_m", "float4[]"), ("path_loss_median_db", "float4[]"),
     ("excess_delay_s", "float4[]"), ("tx_antenna_gain_db", "float4[]"), ("rx_antenna_gain_db", "float4[]"),
     ("polarization_loss_db", "float4[]"),
+    # revision 0003 (issue 12), appended at the end: sigma of tdoa_s (joint estimator)
+    ("tdoa_std_s", "float4[]"),
 ]
 SCALAR_FLOATS = {"tx_lat", "tx_lon", "tx_alt_m", "tx_power_dbm", "frequency_hz", "gdop", "mean_snr_db",
                  "tx_height_agl_m"}
 # Written as NULL when a sample has no value (all NaN): samples of configs without
 # "propagation" (the legacy path) keep NULL there, as rows made before revision 0002.
 NULL_WHEN_NAN = {"tx_height_agl_m", "rx_height_agl_m", "path_loss_median_db", "excess_delay_s",
-                 "tx_antenna_gain_db", "rx_antenna_gain_db", "polarization_loss_db"}
+                 "tx_antenna_gain_db", "rx_antenna_gain_db", "polarization_loss_db",
+                 # configs without "tdoa_estimator" "joint": NULL, as rows made before 0003
+                 "tdoa_std_s"}
 IQ_COLUMNS: list[tuple[str, str]] = [
     ("dataset_id", "uuid"), ("sample_idx", "int4"), ("object_key", "text"), ("byte_offset", "int8"),
     ("byte_length", "int8"), ("sha256", "text"), ("shape", "int4[]"), ("dtype", "text"),

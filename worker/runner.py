@@ -9,8 +9,8 @@ back after its visibility timeout; commit twice and the second is a no-op.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from . import db, queries
+from . import db, queries, settings
 from .config import GenerationConfig
 from .errors import (
     ChunkAbandoned,
@@ -42,7 +42,6 @@ from .rows import (
     IQ_COLUMNS,
     STAGE_FEATURES,
     STAGE_IQ,
-    copy_rows,
     feature_rows,
     iq_rows,
 )
@@ -65,20 +64,28 @@ class Settings:
     s3_retry_s: float = 300.0
     db_retry_s: float = 300.0
     worker_id: str = ""
+    until_idle: bool = False
+    max_chunks: int | None = None
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Settings:
-        """Flags override the environment. Missing settings fail here, naming them."""
-        url = args.database_url or os.environ.get(db.DATABASE_URL_ENV)
-        if not url:
-            raise HeimdallError(f"{db.DATABASE_URL_ENV} is not set (or pass --database-url)")
-        if args.vt < 1 or args.max_reads < 1:
-            raise HeimdallError("--vt and --max-reads must be >= 1")
-        store = ObjectStore.from_env(endpoint=args.s3_endpoint, access_key=args.s3_access_key,
-                                     secret_key=args.s3_secret_key, bucket=args.s3_bucket,
-                                     secure=args.s3_secure)
-        return cls(database_url=url, store=store, vt_s=args.vt, max_reads=args.max_reads, poll_s=args.poll,
-                   worker_id=args.worker_id or f"{socket.gethostname()}:{os.getpid()}")
+    def from_env(cls, *, database_url: str | None = None, vt_s: int | None = None,
+                 max_reads: int | None = None, poll_s: float | None = None, worker_id: str | None = None,
+                 until_idle: bool | None = None, max_chunks: int | None = None,
+                 s3: dict[str, Any] | None = None) -> Settings:
+        """The one reader of a worker's settings (``python -m worker`` passes nothing,
+        ``heimdall-synth worker run`` its flags): an argument that is not None wins over its
+        environment variable (worker.settings.WORKER_*, HEIMDALL_DATABASE_URL,
+        HEIMDALL_S3_* via ObjectStore.from_env with ``s3`` as overrides), else the default.
+        A missing or malformed setting raises here, naming it."""
+        values = {"vt_s": settings.WORKER_VT_S.get(vt_s),
+                  "max_reads": settings.WORKER_MAX_READS.get(max_reads),
+                  "poll_s": settings.WORKER_POLL_S.get(poll_s),
+                  "until_idle": settings.WORKER_UNTIL_IDLE.get(until_idle),
+                  "max_chunks": settings.WORKER_MAX_CHUNKS.get(max_chunks)}
+        url = db.resolve_url(database_url)
+        store = ObjectStore.from_env(**(s3 or {}))
+        return cls(database_url=url, store=store, **values,
+                   worker_id=settings.WORKER_ID.get(worker_id) or f"{socket.gethostname()}:{os.getpid()}")
 
 
 def _log(event: str, **fields: Any) -> None:
@@ -112,7 +119,7 @@ class Heartbeat:
         while not self.stop_evt.wait(max(1.0, self.vt_s / 3)):
             try:
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+                    conn = db.Database(self.url, application_name="heimdall-worker").connect()
                 queries.one(conn, "extend_chunk", chunk_id=self.chunk_id, claim_token=self.claim_token,
                             vt_s=self.vt_s)
             except (ClaimLost, ChunkAbandoned, NotFound):
@@ -162,23 +169,21 @@ class Worker:
         self.store: ObjectStore | None = None
         self.chunks_done = 0
         self.samples_done = 0
+        self.terrain = None                # worker.terrain.TerrainLoader, made on first use
 
     # ------------------------------------------------------------------ connections
     def connect(self, deadline_s: float | None = None) -> psycopg.Connection:
-        """(Re)connect, retrying with backoff while the database is unreachable."""
-        start, delay = time.monotonic(), 0.2
-        while True:
-            try:
-                self.conn = psycopg.connect(self.s.database_url, autocommit=True, connect_timeout=5,
-                                            application_name="heimdall-worker")
-                return self.conn
-            except psycopg.OperationalError as exc:
-                if deadline_s is None or time.monotonic() - start > deadline_s or self.stop_requested:
-                    raise DatabaseUnavailable(f"cannot reach the database (HEIMDALL_DATABASE_URL): "
-                                              f"{str(exc).strip().splitlines()[0]}") from exc
-                _log("db_reconnect", error=str(exc).strip().splitlines()[0], retry_in_s=delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        """(Re)connect through the database boundary: one attempt (deadline_s None), or
+        retrying with backoff for up to ``deadline_s`` while the database is unreachable
+        and no stop was requested."""
+        retry = db.Retry() if deadline_s is None else db.Retry(attempts=None, deadline_s=deadline_s)
+
+        def on_retry(attempt: int, delay: float, exc: BaseException) -> None:
+            _log("db_reconnect", error=str(exc).strip().splitlines()[0], attempt=attempt, retry_in_s=delay)
+
+        database = db.Database(self.s.database_url, application_name="heimdall-worker")
+        self.conn = database.connect(retry=retry, should_stop=lambda: self.stop_requested, on_retry=on_retry)
+        return self.conn
 
     def start(self) -> None:
         self.connect(deadline_s=None)
@@ -250,8 +255,16 @@ class Worker:
             with Heartbeat(self.s.database_url, chunk_id, job["claim_token"], self.s.vt_s):
                 from .rf import GENERATOR_VERSION, GenerationError, generate_samples
                 from .rf.generate import GenerationCancelled
+                from .rf.terrain import TerrainError
 
                 cfg = GenerationConfig.from_normalized(job["config"])
+                try:    # a terrain set (ITM point-to-point): fetched and verified on first use
+                    dem = self._terrain(cfg)
+                except TerrainError as exc:       # unknown set, damaged tile, station vs DEM
+                    self._fail(job, f"terrain: {exc}", permanent=True)
+                    return
+                if dem is not None:
+                    generate_samples = functools.partial(generate_samples, terrain=dem)
                 key, enc, nbytes = None, None, 0
                 cancel = self._cancel_check()
                 try:
@@ -402,11 +415,11 @@ class Worker:
                     needed = queries.one(self.conn, "begin_chunk_commit", chunk_id=job["chunk_id"],
                                          claim_token=job["claim_token"])["needed"]
                     if needed:
-                        copy_rows(self.conn, STAGE_FEATURES, FEATURE_COLUMNS,
-                                  _with_fault_after_first(feature_rows(ds, batch), "mid_copy"))
+                        db.copy_rows(self.conn, STAGE_FEATURES, FEATURE_COLUMNS,
+                                     _with_fault_after_first(feature_rows(ds, batch), "mid_copy"))
                         if key is not None:
-                            copy_rows(self.conn, STAGE_IQ, IQ_COLUMNS,
-                                      iq_rows(ds, batch, key, enc, sample_rate_hz))
+                            db.copy_rows(self.conn, STAGE_IQ, IQ_COLUMNS,
+                                         iq_rows(ds, batch, key, enc, sample_rate_hz))
                     done = queries.one(self.conn, "complete_chunk", chunk_id=job["chunk_id"],
                                        claim_token=job["claim_token"], generator_version=generator_version)
                 return bool(done["completed"])
@@ -430,6 +443,21 @@ class Worker:
                     raise
                 _log("commit_retry", chunk_id=job["chunk_id"], error=str(exc).strip().splitlines()[0])
                 time.sleep(0.1)
+
+    def _terrain(self, cfg: GenerationConfig):
+        """The terrain set of a config (None without one), loaded once per process into the
+        local tile cache ($HEIMDALL_TERRAIN_CACHE) and checked against the config
+        (worker.terrain, worker.rf.generate.check_terrain)."""
+        if cfg.propagation is None or cfg.propagation.terrain is None:
+            return None
+        from .rf.generate import check_terrain
+        from .terrain import TerrainLoader
+
+        if self.terrain is None:
+            self.terrain = TerrainLoader(self.store)
+        dem = self.terrain.for_config(self.conn, cfg)
+        check_terrain(cfg, dem)
+        return dem
 
     @staticmethod
     def _generator_version() -> str:
@@ -537,46 +565,15 @@ def setup_logging() -> None:
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
-def cmd_worker_run(args: argparse.Namespace) -> int:
+def run_worker(settings: Settings) -> int:
+    """Run one worker process with ``settings`` until stopped (or idle / max_chunks): JSON
+    log lines on stderr, SIGTERM/SIGINT handled as the README says. Returns the exit code.
+    The entry of ``python -m worker`` and ``heimdall-synth worker run``."""
     setup_logging()
-    worker = Worker(Settings.from_args(args))
+    worker = Worker(settings)
     install_signal_handlers(worker)
     try:
-        return worker.run(until_idle=args.until_idle, max_chunks=args.max_chunks)
+        return worker.run(until_idle=settings.until_idle, max_chunks=settings.max_chunks)
     except ShutdownNow:
         return 0
 
-
-def add_worker_arguments(x: argparse.ArgumentParser) -> None:
-    # $HEIMDALL_WORKER_* are parsed when `worker run` is, not when the parser is built: a
-    # malformed one fails the worker naming it and leaves every other command alone.
-    from .cli import env_default, number_type
-
-    x.add_argument("--until-idle", action="store_true",
-                   help="exit 0 once the queue is empty and no chunk is in flight")
-    x.add_argument("--s3-endpoint", help="host:port (default $HEIMDALL_S3_ENDPOINT)")
-    x.add_argument("--s3-access-key", help="default $HEIMDALL_S3_ACCESS_KEY")
-    x.add_argument("--s3-secret-key", help="default $HEIMDALL_S3_SECRET_KEY")
-    x.add_argument("--s3-bucket", help="default $HEIMDALL_S3_BUCKET or heimdall-iq (created if missing)")
-    x.add_argument("--s3-secure", default=None, help="true/false (default $HEIMDALL_S3_SECURE or false)")
-    x.add_argument("--vt", type=number_type(int, 1, 86400, "seconds"),
-                   default=env_default("HEIMDALL_WORKER_VT_S", "120"),
-                   help="visibility timeout of a claimed chunk, seconds 1 .. 86400 "
-                        "(default $HEIMDALL_WORKER_VT_S or 120)")
-    x.add_argument("--max-reads", type=number_type(int, 1, 1000),
-                   default=env_default("HEIMDALL_WORKER_MAX_READS", "5"),
-                   help="deliveries before a chunk is marked failed, 1 .. 1000 "
-                        "(default $HEIMDALL_WORKER_MAX_READS or 5)")
-    x.add_argument("--poll", type=number_type(float, 0.01, 60, "seconds"), default=0.5,
-                   help="seconds between polls of an empty queue, 0.01 .. 60 (default 0.5)")
-    x.add_argument("--worker-id", default=None, help="shown in progress views (default host:pid)")
-    x.add_argument("--max-chunks", type=number_type(int, 1, 2**31 - 1), default=None,
-                   help="exit after this many chunks")
-
-
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    pw = sub.add_parser("worker", help="run a worker", parents=[common])
-    ws = pw.add_subparsers(dest="worker_command", required=True, metavar="ACTION")
-    x = ws.add_parser("run", help="claim chunks and generate them until stopped", parents=[common])
-    add_worker_arguments(x)
-    x.set_defaults(func=cmd_worker_run)

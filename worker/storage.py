@@ -240,10 +240,13 @@ class ObjectStore:
     @classmethod
     def from_env(cls, **overrides: str | bool | None) -> ObjectStore:
         """The one reader of the S3 settings: ``overrides`` (CLI flags: endpoint, access_key,
-        secret_key, bucket, secure) win over ``HEIMDALL_S3_*``; a missing or malformed one
-        raises StorageError naming the variable."""
+        secret_key, bucket, secure) win over ``HEIMDALL_S3_*`` unless None or blank (an
+        explicit ``secure=False`` wins too); a missing or malformed one raises StorageError
+        naming the variable."""
         def get(name: str, default: str | None = None) -> str:
-            value = overrides.get(name.lower()) or os.environ.get(f"HEIMDALL_S3_{name}") or default
+            given = overrides.get(name.lower())
+            value = (str(given) if given is not None and str(given).strip()
+                     else os.environ.get(f"HEIMDALL_S3_{name}") or default)
             if not value:
                 raise StorageError(f"HEIMDALL_S3_{name} is not set")
             return str(value)

@@ -23,7 +23,7 @@ VALUES
           "polarization": "vertical", "rx_siting": "random", "tx_siting": "random",
           "nlos_excess_delay_mean_s": 0.000001}',
         NULL, NULL, false, NULL,
-        'Path loss model: {"model":"itm"|"free_space","terrain":null (ITM area mode),"terrain_irregularity_m","surface_refractivity_n","climate","ground_permittivity","ground_conductivity_s_m","polarization","rx_siting","tx_siting","nlos_excess_delay_mean_s"} (docs/propagation.md)'),
+        'Path loss model: {"model":"itm"|"free_space","terrain":null (ITM area mode) or a terrain set name (point-to-point mode; normalize_config adds its "terrain_sha256"),"terrain_irregularity_m","surface_refractivity_n","climate","ground_permittivity","ground_conductivity_s_m","polarization","rx_siting","tx_siting","nlos_excess_delay_mean_s"} (docs/propagation.md)'),
     ('tx_height_agl_min_m',    'number',  '1.5',    0.5,     3000,     false, 'm',    'Lowest transmitter antenna height above ground (propagation)'),
     ('tx_height_agl_max_m',    'number',  '10',     0.5,     3000,     false, 'm',    'Highest transmitter antenna height above ground (>= tx_height_agl_min_m)'),
     ('tx_antenna',             'object',
@@ -38,3 +38,68 @@ UPDATE heimdall.config_keys SET description = 'Probability of a LOS link (Rician
  WHERE key = 'los_probability';
 UPDATE heimdall.config_keys SET description = 'Receive antenna gain (all receivers; with "propagation": the default gain_dbi of each receiver antenna)'
  WHERE key = 'rx_antenna_gain_dbi';
+
+-- Terrain sets (issue 11 item 3): new tables, as at the end of sql/schema.sql.
+-- One row per terrain set: a group of SRTM .hgt tiles of one resolution whose bytes are in
+-- the object store. Registered once by heimdall.register_terrain_set (after the tiles were
+-- uploaded) and immutable: no role may change or delete it. A config names a set in
+-- "propagation"."terrain" and carries its sha256 (normalize_config), so the set's content
+-- is part of a dataset's identity.
+CREATE TABLE heimdall.terrain_sets (
+    name                text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$'),
+    resolution_arcsec   smallint NOT NULL CHECK (resolution_arcsec IN (1, 3)),
+    -- the set's digest: sha256 of the lines "<tile> <tile sha256>", sorted by tile, joined by "\n"
+    sha256              text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    num_tiles           integer NOT NULL CHECK (num_tiles > 0),
+    -- bounding box of the tiles, whole degrees (the set may have holes: terrain_tiles)
+    lat_min             smallint NOT NULL,
+    lat_max             smallint NOT NULL,
+    lon_min             smallint NOT NULL,
+    lon_max             smallint NOT NULL,
+    bytes               bigint NOT NULL CHECK (bytes > 0),
+    created_by          text NOT NULL DEFAULT session_user,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    CHECK (lat_min < lat_max AND lon_min < lon_max)
+);
+
+-- The tiles of a set: the cell (south-west corner, whole degrees), the sha256 of the file's
+-- bytes and where they are in the object store.
+CREATE TABLE heimdall.terrain_tiles (
+    set_name    text NOT NULL REFERENCES heimdall.terrain_sets (name),
+    tile        text NOT NULL CHECK (tile ~ '^[NS][0-9]{2}[EW][0-9]{3}$'),
+    lat         smallint NOT NULL CHECK (lat BETWEEN -90 AND 89),
+    lon         smallint NOT NULL CHECK (lon BETWEEN -180 AND 179),
+    sha256      text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    -- 3601 x 3601 (SRTM1) or 1201 x 1201 (SRTM3) big-endian int16
+    bytes       bigint NOT NULL CHECK (bytes IN (25934402, 2884802)),
+    object_key  text NOT NULL CHECK (length(object_key) BETWEEN 1 AND 1024),
+    PRIMARY KEY (set_name, tile),
+    CONSTRAINT terrain_tiles_cell_key UNIQUE (set_name, lat, lon)
+);
+
+COMMENT ON TABLE heimdall.terrain_sets IS
+    'Terrain sets (SRTM tiles) for ITM point-to-point mode. Private: heimdall.register_terrain_set / terrain_set / list_terrain_sets.';
+
+-- Receivers as they are (issue 12): string config keys (value_type 'string'), the
+-- per-receiver sigma of the joint TDOA estimator (appended at the end, as in
+-- sql/schema.sql; existing rows keep NULL: their configs have no "tdoa_estimator" and keep
+-- the coherent estimator, bit for bit), the keys "noise_environment" and "tdoa_estimator"
+-- (defaults for NEW configs only).
+ALTER TABLE heimdall.config_keys
+    DROP CONSTRAINT config_keys_value_type_check,
+    ADD CONSTRAINT config_keys_value_type_check
+        CHECK (value_type IN ('number', 'integer', 'object', 'string_or_null', 'string'));
+ALTER TABLE heimdall.measurement_features
+    ADD COLUMN tdoa_std_s real[];
+INSERT INTO heimdall.config_keys
+    (key, value_type, default_value, min_value, max_value, min_exclusive, unit, description)
+VALUES
+    ('noise_environment',      'string',  '"rural"', NULL,   NULL,     false, NULL,
+        'ITU-R P.372 man-made noise at the receivers (a fixed station may override it): city, residential, rural, quiet_rural, or none (receiver noise figure only); combined with noise_figure_db; 0.3 .. 250 MHz'),
+    ('tdoa_estimator',         'string',  '"joint"', NULL,   NULL,     false, NULL,
+        'TDOA estimator: joint (delay and residual carrier offset estimated together; tdoa_std_s; untrusted TDOAs NaN) or coherent (generator 1.0.0: no tdoa_std_s)');
+UPDATE heimdall.config_keys SET description = 'Receiver noise figure (every receiver; with "noise_environment" a fixed station may override it)'
+ WHERE key = 'noise_figure_db';
+UPDATE heimdall.config_keys
+   SET description = 'Receiver layout: {"mode":"fixed","stations":[{id,name,lat,lon,alt_m,height_agl_m,antenna,noise_figure_db,noise_environment}]} or {"mode":"random"|"hexagonal","count_min","count_max","area":{lat_min,lat_max,lon_min,lon_max},"alt_m","height_agl_m","antenna"}; antenna {"pattern":"omni"|"directional","gain_dbi","azimuth_deg","beamwidth_deg","front_to_back_db"}'
+ WHERE key = 'receivers';

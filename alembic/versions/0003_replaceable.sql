@@ -954,6 +954,36 @@ COMMENT ON FUNCTION heimdall.integer_arg(numeric, text, numeric, numeric, text) 
     'Internal: check a whole-number argument and its range (22023/22003 naming it).';
 
 
+-- >>> sql/functions/list_terrain_sets.sql
+-- heimdall.list_terrain_sets() -> table
+--
+-- Purpose: the registered terrain sets, for `heimdall-synth terrain list`.
+-- Parameters: none.
+-- Returns: one row per set, by name: name, resolution_arcsec (1 = SRTM1, 3 = SRTM3),
+--   num_tiles, lat_min, lat_max, lon_min, lon_max (bounding box of the tiles, whole
+--   degrees), bytes (all tiles), sha256 (the set's digest), datasets (how many datasets'
+--   configs use the set), created_by, created_at.
+-- Errors: none.
+-- Locks: none (reads). Idempotent.
+CREATE OR REPLACE FUNCTION heimdall.list_terrain_sets()
+RETURNS TABLE (name text, resolution_arcsec integer, num_tiles integer, lat_min integer, lat_max integer,
+               lon_min integer, lon_max integer, bytes bigint, sha256 text, datasets bigint,
+               created_by text, created_at timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, heimdall, pg_temp
+AS $$
+    SELECT s.name, s.resolution_arcsec, s.num_tiles, s.lat_min, s.lat_max, s.lon_min, s.lon_max, s.bytes,
+           s.sha256,
+           (SELECT count(*) FROM heimdall.synthetic_datasets d WHERE d.config -> 'propagation' ->> 'terrain' = s.name),
+           s.created_by, s.created_at
+      FROM heimdall.terrain_sets s
+     ORDER BY s.name;
+$$;
+
+COMMENT ON FUNCTION heimdall.list_terrain_sets() IS
+    'The registered terrain sets with their coverage and how many datasets use each.';
+
+
 -- >>> sql/functions/lock_claimed_chunk.sql
 -- heimdall.lock_claimed_chunk(chunk_id bigint, claim_token uuid, allow_done boolean)
 --   -> heimdall.generation_chunks
@@ -1068,7 +1098,11 @@ COMMENT ON FUNCTION heimdall.mark_gc_done(uuid) IS
 --     chunk after seconds, not days.
 -- Propagation (revision 0002): "propagation" is an object whose given sub-keys override the
 --   default object of its config_keys row (model "itm" | "free_space", terrain null = ITM area
---   mode (a terrain set name is rejected: not available yet), terrain_irregularity_m
+--   mode or the name of a registered terrain set = point-to-point mode: the set must exist
+--   and cover the receivers (fixed stations' box, or the random / hexagonal area) and the
+--   transmitter's placement area (that box widened by outside_margin_km unless inside_ratio
+--   is 1), and its digest is added as "terrain_sha256" (if given, it must match),
+--   terrain_irregularity_m
 --   0 .. 3000, surface_refractivity_n 250 .. 400, climate one of ITM's 7, ground_permittivity
 --   > 1 .. 100, ground_conductivity_s_m > 0 .. 100, polarization, rx_siting / tx_siting,
 --   nlos_excess_delay_mean_s 0 .. 1e-4); model "itm" needs frequency_mhz >= 20;
@@ -1080,6 +1114,14 @@ COMMENT ON FUNCTION heimdall.mark_gc_done(uuid) IS
 --   "tx_antenna" is an object merged like "propagation": body_loss_db 0 .. 40, tilt_max_deg
 --   0 .. 90, xpd_los_db / xpd_nlos_db 0 .. 60. A stored config without "propagation" (made
 --   before 0002) is never re-normalized and keeps its free-space path.
+-- Receivers (revision 0003, issue 12): string keys (value_type 'string') must be one of
+--   their values: "noise_environment" city | residential | rural | quiet_rural | none (ITU-R
+--   P.372 man-made noise, network-wide), "tdoa_estimator" joint | coherent. Every fixed
+--   station gets "noise_figure_db" (0 .. 40, default the network-wide noise_figure_db) and
+--   "noise_environment" (default the network-wide one). A man-made environment other than
+--   "none" (network-wide for random / hexagonal layouts, any station's for fixed ones)
+--   needs frequency_mhz in P.372's 0.3 .. 250 MHz. A stored config without these keys keeps
+--   one receiver noise figure for all sites and the coherent TDOA estimator.
 -- Errors: 22023 invalid_parameter_value, message naming the offending key(s) and the
 --   limit, for an unknown key, a wrong type, a value out of range, a number a float64
 --   cannot keep, a cap above exceeded or an inconsistent combination.
@@ -1110,6 +1152,16 @@ DECLARE
     prop        jsonb;
     pk          record;
     ant         jsonb;
+    tset        heimdall.terrain_sets;
+    box         record;
+    missing     text;
+    n_missing   integer;
+    lat_lo      float8;
+    lat_hi      float8;
+    lon_lo      float8;
+    lon_hi      float8;
+    dlat        float8;
+    dlon        float8;
 BEGIN
     config := coalesce(config, '{}');
     IF jsonb_typeof(config) <> 'object' THEN
@@ -1162,6 +1214,12 @@ BEGIN
             END IF;
             result := result || jsonb_build_object(k.key,
                 CASE WHEN k.value_type = 'integer' THEN to_jsonb(n::bigint) ELSE to_jsonb(n) END);
+        ELSIF k.value_type = 'string' THEN
+            IF jsonb_typeof(v) <> 'string' THEN
+                RAISE EXCEPTION 'config key "%": must be a string, got %', k.key, left(v::text, 100)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            result := result || jsonb_build_object(k.key, v);   -- values checked below
         ELSIF k.value_type = 'string_or_null' THEN
             IF jsonb_typeof(v) NOT IN ('string', 'null') THEN
                 RAISE EXCEPTION 'config key "%": must be a string or null, got %', k.key, v::text
@@ -1178,6 +1236,17 @@ BEGIN
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
             result := result || jsonb_build_object(k.key, v);   -- checked below
+        END IF;
+    END LOOP;
+
+    -- string keys: their values (revision 0003)
+    FOR pk IN SELECT * FROM (VALUES
+            ('noise_environment', ARRAY['city', 'residential', 'rural', 'quiet_rural', 'none']),
+            ('tdoa_estimator', ARRAY['joint', 'coherent'])) AS t(key, allowed) LOOP
+        IF NOT (result ->> pk.key) = ANY (pk.allowed) THEN
+            RAISE EXCEPTION 'config key "%": must be one of %, got %',
+                    pk.key, array_to_string(pk.allowed, ', '), left((result -> pk.key)::text, 100)
+                USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END LOOP;
 
@@ -1241,10 +1310,12 @@ BEGIN
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
             SELECT string_agg(key, ', ') INTO unknown FROM jsonb_object_keys(st) key
-            WHERE key NOT IN ('id', 'name', 'lat', 'lon', 'alt_m', 'height_agl_m', 'antenna');
+            WHERE key NOT IN ('id', 'name', 'lat', 'lon', 'alt_m', 'height_agl_m', 'antenna', 'noise_figure_db',
+                              'noise_environment');
             IF unknown IS NOT NULL THEN
                 RAISE EXCEPTION 'config key "receivers": unknown station key(s) %', unknown
-                    USING ERRCODE = 'invalid_parameter_value', HINT = 'station keys: id, name, lat, lon, alt_m, height_agl_m, antenna';
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'station keys: id, name, lat, lon, alt_m, height_agl_m, antenna, noise_figure_db, noise_environment';
             END IF;
             IF jsonb_typeof(st -> 'id') IS DISTINCT FROM 'string' OR btrim(st ->> 'id') = '' THEN
                 RAISE EXCEPTION 'config key "receivers": every station needs a non-empty string "id", got %', st::text
@@ -1319,6 +1390,19 @@ BEGIN
                 RAISE EXCEPTION 'config key "receivers": station "%" antenna gain_dbi must be a number in [-20, 30]', st ->> 'id'
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
+            -- the station's receiver noise figure and man-made noise environment (revision 0003)
+            IF st ? 'noise_figure_db' AND (jsonb_typeof(st -> 'noise_figure_db') <> 'number'
+                                          OR (st ->> 'noise_figure_db')::numeric NOT BETWEEN 0 AND 40) THEN
+                RAISE EXCEPTION 'config key "receivers": station "%" noise_figure_db must be a number in [0, 40], got %',
+                        st ->> 'id', left((st -> 'noise_figure_db')::text, 100)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF st ? 'noise_environment' AND (jsonb_typeof(st -> 'noise_environment') <> 'string'
+                    OR (st ->> 'noise_environment') NOT IN ('city', 'residential', 'rural', 'quiet_rural', 'none')) THEN
+                RAISE EXCEPTION 'config key "receivers": station "%" noise_environment must be one of city, residential, rural, quiet_rural, none, got %',
+                        st ->> 'id', left((st -> 'noise_environment')::text, 100)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
             IF st ? 'name' AND jsonb_typeof(st -> 'name') <> 'string' THEN
                 RAISE EXCEPTION 'config key "receivers": station "%" name must be a string', st ->> 'id'
                     USING ERRCODE = 'invalid_parameter_value';
@@ -1326,7 +1410,9 @@ BEGIN
             stations := stations || jsonb_build_array(jsonb_build_object(
                 'id', st -> 'id', 'name', coalesce(st -> 'name', st -> 'id'),
                 'lat', st -> 'lat', 'lon', st -> 'lon', 'alt_m', coalesce(st -> 'alt_m', '0'),
-                'height_agl_m', coalesce(st -> 'height_agl_m', '10'), 'antenna', ant));
+                'height_agl_m', coalesce(st -> 'height_agl_m', '10'), 'antenna', ant,
+                'noise_figure_db', coalesce(st -> 'noise_figure_db', result -> 'noise_figure_db'),
+                'noise_environment', coalesce(st -> 'noise_environment', result -> 'noise_environment')));
         END LOOP;
         result := jsonb_set(result, '{receivers}', jsonb_build_object('mode', 'fixed', 'stations', stations));
         rx_max := jsonb_array_length(stations);
@@ -1399,7 +1485,7 @@ BEGIN
     -- numeric ranges: ITM's own limits (N_s 250 .. 400) or physical ones.
     SELECT ck.default_value INTO prop FROM heimdall.config_keys ck WHERE ck.key = 'propagation';
     SELECT string_agg(format('"%s"', key), ', ' ORDER BY key) INTO unknown
-      FROM jsonb_object_keys(result -> 'propagation') key WHERE NOT prop ? key;
+      FROM jsonb_object_keys(result -> 'propagation') key WHERE NOT prop ? key AND key <> 'terrain_sha256';
     IF unknown IS NOT NULL THEN
         RAISE EXCEPTION 'config key "propagation": unknown key(s) %', unknown
             USING ERRCODE = 'invalid_parameter_value',
@@ -1433,13 +1519,89 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END LOOP;
+    -- terrain: null (ITM area mode) or the name of a registered terrain set (point-to-point
+    -- mode, issue 11 item 3). The set's digest is added as "terrain_sha256" (if given, it
+    -- must be that digest: a config pins the set's content), and the set must cover the
+    -- receivers and the transmitter's placement area.
     IF jsonb_typeof(prop -> 'terrain') = 'string' THEN
-        RAISE EXCEPTION 'config key "propagation": "terrain" %: terrain sets are not available yet (use null: ITM area mode)',
-                left((prop -> 'terrain')::text, 100)
-            USING ERRCODE = 'invalid_parameter_value';
+        SELECT * INTO tset FROM heimdall.terrain_sets s WHERE s.name = prop ->> 'terrain';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'config key "propagation": "terrain": there is no terrain set named %',
+                    left((prop -> 'terrain')::text, 100)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = coalesce('terrain sets: ' || (SELECT string_agg(s.name, ', ' ORDER BY s.name)
+                                                             FROM heimdall.terrain_sets s),
+                                      'no terrain set is registered')
+                             || '; import one with: heimdall-synth terrain import NAME DIR';
+        END IF;
+        IF prop ? 'terrain_sha256' AND prop -> 'terrain_sha256' IS DISTINCT FROM to_jsonb(tset.sha256) THEN
+            RAISE EXCEPTION 'config key "propagation": "terrain_sha256" % is not the digest of terrain set "%" (%)',
+                    left((prop -> 'terrain_sha256')::text, 100), tset.name, tset.sha256
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'the set of that name in this database holds other tiles; leave terrain_sha256 out to take them';
+        END IF;
+        prop := prop || jsonb_build_object('terrain_sha256', tset.sha256);
+        -- The receivers' box (fixed stations) or area (random / hexagonal), then the
+        -- transmitter's placement area: that box widened by outside_margin_km, as
+        -- worker/rf/geometry.place_transmitter draws it (dlat = margin / metres per degree on
+        -- the sphere of radius 6371008.8 m, dlon = dlat / cos(mid latitude); for an area the
+        -- widest case, its latitude farthest from the equator).
+        IF rx_mode = 'fixed' THEN
+            SELECT min((s ->> 'lat')::float8), max((s ->> 'lat')::float8), min((s ->> 'lon')::float8),
+                   max((s ->> 'lon')::float8)
+              INTO lat_lo, lat_hi, lon_lo, lon_hi
+              FROM jsonb_array_elements(result -> 'receivers' -> 'stations') s;
+            dlon := cos(radians(0.5 * (lat_lo + lat_hi)));
+        ELSE
+            lat_lo := (result #>> '{receivers,area,lat_min}')::float8;
+            lat_hi := (result #>> '{receivers,area,lat_max}')::float8;
+            lon_lo := (result #>> '{receivers,area,lon_min}')::float8;
+            lon_hi := (result #>> '{receivers,area,lon_max}')::float8;
+            dlon := cos(radians(greatest(abs(lat_lo), abs(lat_hi))));
+        END IF;
+        dlat := 0;
+        IF (result ->> 'inside_ratio')::numeric < 1 AND (result ->> 'outside_margin_km')::numeric > 0 THEN
+            dlat := (result ->> 'outside_margin_km')::float8 * 1000.0 / (6371008.8 * pi() / 180.0);
+        END IF;
+        dlon := dlat / greatest(dlon, 1e-6);
+        FOR box IN SELECT * FROM (VALUES
+                ('receivers', lat_lo, lat_hi, lon_lo, lon_hi),
+                ('outside_margin_km', lat_lo - dlat, lat_hi + dlat, lon_lo - dlon, lon_hi + dlon)) AS v(key, a, b, c, d)
+        LOOP
+            -- whole-degree cells of the box (longitudes wrapped), those the set lacks
+            SELECT string_agg(tile, ', ' ORDER BY tile) FILTER (WHERE rn <= 20), count(*)
+              INTO missing, n_missing
+              FROM (SELECT row_number() OVER (ORDER BY tile) AS rn, tile
+                      FROM (SELECT format('%s%s%s%s', CASE WHEN la >= 0 THEN 'N' ELSE 'S' END, lpad(abs(la)::text, 2, '0'),
+                                          CASE WHEN lo >= 0 THEN 'E' ELSE 'W' END, lpad(abs(lo)::text, 3, '0')) AS tile
+                              FROM generate_series(greatest(floor(box.a)::int, -90),
+                                                   least(greatest(floor(box.a)::int, ceil(box.b)::int - 1), 89)) la,
+                                   generate_series(floor(box.c)::int, greatest(floor(box.c)::int, ceil(box.d)::int - 1)) lo_raw,
+                                   LATERAL (SELECT ((lo_raw + 180) % 360 + 360) % 360 - 180 AS lo) w
+                             WHERE NOT EXISTS (SELECT 1 FROM heimdall.terrain_tiles t
+                                                WHERE t.set_name = tset.name AND t.lat = la AND t.lon = w.lo)) c) m;
+            IF n_missing > 0 AND box.key = 'receivers' THEN
+                RAISE EXCEPTION 'config key "receivers": terrain set "%" does not cover the receivers (lat % .. %, lon % .. %): it lacks tile(s) %',
+                        tset.name, round(box.a::numeric, 4), round(box.b::numeric, 4), round(box.c::numeric, 4),
+                        round(box.d::numeric, 4),
+                        missing || CASE WHEN n_missing > 20 THEN format(' ... (%s in all)', n_missing) ELSE '' END
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'import a terrain set with these tiles (over the sea: a tile of zeros), or move the receivers';
+            ELSIF n_missing > 0 THEN
+                RAISE EXCEPTION 'config key "outside_margin_km": terrain set "%" does not cover the transmitter placement area (lat % .. %, lon % .. %: the receivers'' box widened by outside_margin_km): it lacks tile(s) %',
+                        tset.name, round(box.a::numeric, 4), round(box.b::numeric, 4), round(box.c::numeric, 4),
+                        round(box.d::numeric, 4),
+                        missing || CASE WHEN n_missing > 20 THEN format(' ... (%s in all)', n_missing) ELSE '' END
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'import a terrain set with these tiles (over the sea: a tile of zeros), lower outside_margin_km, or set inside_ratio to 1';
+            END IF;
+        END LOOP;
     ELSIF jsonb_typeof(prop -> 'terrain') <> 'null' THEN
         RAISE EXCEPTION 'config key "propagation": "terrain" must be null (area mode) or the name of a terrain set, got %',
                 left((prop -> 'terrain')::text, 100)
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF prop ? 'terrain_sha256' THEN
+        RAISE EXCEPTION 'config key "propagation": "terrain_sha256" belongs to a terrain set: without "terrain" leave it out'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF prop ->> 'model' = 'itm' AND (result ->> 'frequency_mhz')::numeric < 20 THEN
@@ -1472,6 +1634,24 @@ BEGIN
         RAISE EXCEPTION 'config key "tx_height_agl_max_m": must be >= tx_height_agl_min_m (% < %)',
                 result ->> 'tx_height_agl_max_m', result ->> 'tx_height_agl_min_m'
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- man-made noise (ITU-R P.372) is defined for 0.3 .. 250 MHz
+    IF (result ->> 'frequency_mhz')::numeric NOT BETWEEN 0.3 AND 250 THEN
+        unknown := NULL;
+        IF rx_mode = 'fixed' THEN
+            SELECT string_agg(format('"%s" (%s)', s ->> 'id', s ->> 'noise_environment'), ', ') INTO unknown
+              FROM jsonb_array_elements(result -> 'receivers' -> 'stations') s
+             WHERE s ->> 'noise_environment' <> 'none';
+        ELSIF result ->> 'noise_environment' <> 'none' THEN
+            unknown := format('all (%s)', result ->> 'noise_environment');
+        END IF;
+        IF unknown IS NOT NULL THEN
+            RAISE EXCEPTION 'config key "noise_environment": ITU-R P.372 man-made noise is defined for 0.3 .. 250 MHz, frequency_mhz is %: receivers % need "none"',
+                    result ->> 'frequency_mhz', unknown
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'set "noise_environment": "none" (and the stations'' overrides) and put the site noise into noise_figure_db';
+        END IF;
     END IF;
 
     -- cross-key constraints
@@ -1695,6 +1875,157 @@ $$;
 
 COMMENT ON FUNCTION heimdall.record_object_deletion(uuid, text, text[], jsonb) IS
     'Admin: audit object-store deletions (gc, orphans) before they happen.';
+
+
+-- >>> sql/functions/register_terrain_set.sql
+-- heimdall.register_terrain_set(name text, tiles jsonb) -> jsonb
+--
+-- Purpose: register a terrain set (SRTM .hgt elevation tiles for ITM point-to-point mode,
+--   issue 11) whose tiles are already in the object store (`heimdall-synth terrain import
+--   NAME DIR` uploads them, then calls this). A set is immutable: the same name can only
+--   ever mean the same tiles. The set's digest, sha256 of the lines "<tile> <tile sha256>"
+--   sorted by tile and joined by "\n" (no trailing newline), is its identity: a config that
+--   uses the set carries it (normalize_config), so a set is part of a dataset's identity.
+-- Parameters: name - 1 to 100 characters of A-Z a-z 0-9 . _ -, starting with a letter or a
+--   digit (it is part of object keys and file names); tiles - a JSON array of 1 to 65,000
+--   objects {"tile": SRTM cell name [NS]dd[EW]ddd (N45E007: latitude 45..46, longitude 7..8;
+--   S/W negative; latitude 0..89 N / 1..90 S, longitude 0..179 E / 1..180 W), "sha256": 64
+--   lower-case hex digits of the file's bytes, "bytes": 25934402 (SRTM1, 3601 x 3601) or
+--   2884802 (SRTM3, 1201 x 1201), the same for every tile, "object_key": where the bytes
+--   are in the object store (1 .. 1024 characters, no control characters)}, every cell once.
+-- Returns: {"name", "sha256", "resolution_arcsec", "num_tiles", "lat_min", "lat_max",
+--   "lon_min", "lon_max", "bytes", "created": true} for a new set; the existing set with
+--   "created": false when the same tiles (same digest) are registered again.
+-- Errors: 22023 invalid_parameter_value - a bad name, tiles not an array of such objects,
+--   a bad tile name, sha256, size or object key, a tile twice, mixed resolutions (the
+--   message names the tile); 23505 unique_violation - a set of that name exists with other
+--   tiles (the message gives both digests; import under a new name).
+-- Locks: inserts the set row; a concurrent registration of the same name waits for it and
+--   then compares digests. Audited in heimdall.audit_log (action 'terrain_import').
+-- Idempotent: registering the same tiles again changes nothing.
+CREATE OR REPLACE FUNCTION heimdall.register_terrain_set(name text, tiles jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, heimdall, pg_temp
+AS $$
+DECLARE
+    v_bad       text;
+    v_sizes     bigint[];
+    v_digest    text;
+    v_count     integer;
+    v_inserted  text;
+    v_set       heimdall.terrain_sets;
+BEGIN
+    IF name IS NULL OR name !~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$' THEN
+        RAISE EXCEPTION 'terrain set name must be 1 to 100 characters of A-Z a-z 0-9 . _ -, starting with a letter or a digit, got %',
+                coalesce(quote_literal(left(name, 120)), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF tiles IS NULL OR jsonb_typeof(tiles) <> 'array' OR jsonb_array_length(tiles) NOT BETWEEN 1 AND 65000 THEN
+        RAISE EXCEPTION 'tiles must be a JSON array of 1 to 65000 tiles, got %', coalesce(left(tiles::text, 100), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- every element: exactly the four keys, each well formed
+    SELECT left(e::text, 200) INTO v_bad
+      FROM jsonb_array_elements(tiles) e
+     WHERE jsonb_typeof(e) <> 'object'
+        OR (SELECT count(*) FROM jsonb_object_keys(e) k WHERE k IN ('tile', 'sha256', 'bytes', 'object_key')) <> 4
+        OR (SELECT count(*) FROM jsonb_object_keys(e)) <> 4
+     LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'each tile must be {"tile", "sha256", "bytes", "object_key"}, got %', v_bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT left(e::text, 200) INTO v_bad
+      FROM jsonb_array_elements(tiles) e
+     WHERE jsonb_typeof(e -> 'tile') <> 'string'
+        OR (e ->> 'tile') !~ '^(N[0-8][0-9]|S[0-8][1-9]|S[1-8]0|S90)(E(0[0-9][0-9]|1[0-7][0-9])|W(0[0-9][1-9]|0[1-9]0|1[0-7][0-9]|180))$'
+     LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'tile name must be an SRTM cell like N45E007 or S01W072 (N00..N89, S01..S90, E000..E179, W001..W180), got %', v_bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT left(e::text, 200) INTO v_bad
+      FROM jsonb_array_elements(tiles) e
+     WHERE jsonb_typeof(e -> 'sha256') <> 'string' OR (e ->> 'sha256') !~ '^[0-9a-f]{64}$'
+     LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'tile sha256 must be 64 lower-case hex digits, got %', v_bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT left(e::text, 200) INTO v_bad
+      FROM jsonb_array_elements(tiles) e
+     WHERE jsonb_typeof(e -> 'bytes') <> 'number' OR (e ->> 'bytes') NOT IN ('25934402', '2884802')
+     LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'tile bytes must be 25934402 (SRTM1, 3601 x 3601 samples) or 2884802 (SRTM3, 1201 x 1201), got %', v_bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT left(e::text, 200) INTO v_bad
+      FROM jsonb_array_elements(tiles) e
+     WHERE jsonb_typeof(e -> 'object_key') <> 'string' OR length(e ->> 'object_key') NOT BETWEEN 1 AND 1024
+        OR (e ->> 'object_key') ~ '[\u0001-\u001f\u007f-\u009f]'
+     LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'tile object_key must be 1 to 1024 characters without control characters, got %', v_bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT e ->> 'tile' INTO v_bad FROM jsonb_array_elements(tiles) e GROUP BY 1 HAVING count(*) > 1 LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'tile % is given more than once', v_bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT array_agg(DISTINCT (e ->> 'bytes')::bigint ORDER BY (e ->> 'bytes')::bigint) INTO v_sizes
+      FROM jsonb_array_elements(tiles) e;
+    IF cardinality(v_sizes) > 1 THEN
+        RAISE EXCEPTION 'a terrain set has one resolution: its tiles mix SRTM1 (25934402 bytes) and SRTM3 (2884802 bytes)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT encode(sha256(convert_to(string_agg((e ->> 'tile') || ' ' || (e ->> 'sha256'), E'\n'
+                                               ORDER BY e ->> 'tile'), 'UTF8')), 'hex'),
+           count(*)
+      INTO v_digest, v_count
+      FROM jsonb_array_elements(tiles) e;
+
+    INSERT INTO heimdall.terrain_sets AS s (name, resolution_arcsec, sha256, num_tiles, lat_min, lat_max,
+                                            lon_min, lon_max, bytes)
+    SELECT register_terrain_set.name, CASE WHEN v_sizes[1] = 25934402 THEN 1 ELSE 3 END, v_digest, v_count,
+           min(c.lat), max(c.lat) + 1, min(c.lon), max(c.lon) + 1, v_sizes[1] * v_count
+      FROM (SELECT CASE WHEN left(e ->> 'tile', 1) = 'N' THEN 1 ELSE -1 END * substr(e ->> 'tile', 2, 2)::int AS lat,
+                   CASE WHEN substr(e ->> 'tile', 4, 1) = 'E' THEN 1 ELSE -1 END * substr(e ->> 'tile', 5, 3)::int AS lon
+              FROM jsonb_array_elements(tiles) e) c
+    ON CONFLICT ON CONSTRAINT terrain_sets_pkey DO NOTHING
+    RETURNING s.name INTO v_inserted;
+
+    IF v_inserted IS NULL THEN
+        SELECT * INTO v_set FROM heimdall.terrain_sets s WHERE s.name = register_terrain_set.name;
+        IF v_set.sha256 <> v_digest THEN
+            RAISE EXCEPTION 'terrain set "%" exists with other tiles (sha256 %, these tiles give %): a terrain set is immutable',
+                    register_terrain_set.name, v_set.sha256, v_digest
+                USING ERRCODE = 'unique_violation', HINT = 'import these tiles under a new name';
+        END IF;
+        RETURN to_jsonb(v_set) - 'created_by' - 'created_at' || jsonb_build_object('created', false);
+    END IF;
+
+    INSERT INTO heimdall.terrain_tiles (set_name, tile, lat, lon, sha256, bytes, object_key)
+    SELECT register_terrain_set.name, e ->> 'tile',
+           CASE WHEN left(e ->> 'tile', 1) = 'N' THEN 1 ELSE -1 END * substr(e ->> 'tile', 2, 2)::int,
+           CASE WHEN substr(e ->> 'tile', 4, 1) = 'E' THEN 1 ELSE -1 END * substr(e ->> 'tile', 5, 3)::int,
+           e ->> 'sha256', (e ->> 'bytes')::bigint, e ->> 'object_key'
+      FROM jsonb_array_elements(tiles) e;
+    SELECT * INTO v_set FROM heimdall.terrain_sets s WHERE s.name = register_terrain_set.name;
+    INSERT INTO heimdall.audit_log (dataset_id, action, detail)
+    VALUES (NULL, 'terrain_import', jsonb_build_object('terrain_set', v_set.name, 'sha256', v_set.sha256,
+                                                       'num_tiles', v_set.num_tiles,
+                                                       'resolution_arcsec', v_set.resolution_arcsec));
+    RETURN to_jsonb(v_set) - 'created_by' - 'created_at' || jsonb_build_object('created', true);
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.register_terrain_set(text, jsonb) IS
+    'Admin: register an immutable terrain set (SRTM tiles already in the object store) (errors: 22023, 23505).';
 
 
 -- >>> sql/functions/release_chunk.sql
@@ -2073,6 +2404,50 @@ AS $$ SELECT 600 $$;
 
 COMMENT ON FUNCTION heimdall.stuck_after_s() IS
     'Seconds past a claim''s visibility timeout after which a running chunk counts as stuck.';
+
+
+-- >>> sql/functions/terrain_set.sql
+-- heimdall.terrain_set(name text) -> jsonb
+--
+-- Purpose: a terrain set with its tiles, for the workers that load it (ITM point-to-point
+--   mode) and the tooling that imports it (to refuse other tiles under an existing name
+--   before uploading anything).
+-- Parameters: name - the terrain set's name (exact).
+-- Returns: {"name", "sha256" (the set's digest, see register_terrain_set),
+--   "resolution_arcsec" (1 or 3), "samples_per_side" (3601 or 1201), "num_tiles",
+--   "lat_min", "lat_max", "lon_min", "lon_max" (bounding box, whole degrees), "bytes",
+--   "created_by", "created_at", "tiles": [{"tile", "lat", "lon" (south-west corner),
+--   "sha256", "bytes", "object_key"}, ... sorted by tile]}.
+-- Errors: P0002 no_data_found - no terrain set of that name (the hint lists the sets).
+-- Locks: none (reads). Idempotent.
+CREATE OR REPLACE FUNCTION heimdall.terrain_set(name text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, heimdall, pg_temp
+AS $$
+DECLARE
+    v_set   heimdall.terrain_sets;
+BEGIN
+    SELECT * INTO v_set FROM heimdall.terrain_sets s WHERE s.name = terrain_set.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'terrain set % does not exist', coalesce(quote_literal(left(terrain_set.name, 120)), 'NULL')
+            USING ERRCODE = 'no_data_found',
+                  HINT = coalesce('terrain sets: ' || (SELECT string_agg(s.name, ', ' ORDER BY s.name)
+                                                         FROM heimdall.terrain_sets s),
+                                  'no terrain set is registered: heimdall-synth terrain import NAME DIR');
+    END IF;
+    RETURN to_jsonb(v_set)
+        || jsonb_build_object('samples_per_side', 3600 / v_set.resolution_arcsec + 1,
+                              'tiles', (SELECT jsonb_agg(jsonb_build_object(
+                                                 'tile', t.tile, 'lat', t.lat, 'lon', t.lon, 'sha256', t.sha256,
+                                                 'bytes', t.bytes, 'object_key', t.object_key) ORDER BY t.tile)
+                                          FROM heimdall.terrain_tiles t WHERE t.set_name = v_set.name));
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.terrain_set(text) IS
+    'A terrain set with its tiles (object keys, sha256) for workers and tooling (errors: P0002).';
 
 
 -- >>> sql/functions/tg_datasets_before_delete.sql
@@ -2746,6 +3121,9 @@ END
 $$;
 GRANT EXECUTE ON FUNCTION heimdall.normalize_config(jsonb), heimdall.stuck_after_s()
     TO heimdall_reader, heimdall_worker;
+-- terrain sets (issue 11): a worker loads the set its config names; anyone may list them
+GRANT EXECUTE ON FUNCTION heimdall.terrain_set(text) TO heimdall_reader, heimdall_worker;
+GRANT EXECUTE ON FUNCTION heimdall.list_terrain_sets() TO heimdall_reader;
 
 -- worker
 GRANT EXECUTE ON FUNCTION
@@ -2776,7 +3154,8 @@ GRANT EXECUTE ON FUNCTION
     heimdall.release_stuck_chunks(uuid, integer),
     heimdall.repair_queue(uuid),
     heimdall.record_object_deletion(uuid, text, text[], jsonb),
-    heimdall.mark_gc_done(uuid)
+    heimdall.mark_gc_done(uuid),
+    heimdall.register_terrain_set(text, jsonb)
 TO heimdall_admin;
 GRANT UPDATE (num_samples, name) ON heimdall.synthetic_datasets TO heimdall_admin;
 GRANT DELETE ON heimdall.measurement_features, heimdall.synthetic_iq_samples TO heimdall_admin;

@@ -25,7 +25,11 @@
 --     chunk after seconds, not days.
 -- Propagation (revision 0002): "propagation" is an object whose given sub-keys override the
 --   default object of its config_keys row (model "itm" | "free_space", terrain null = ITM area
---   mode (a terrain set name is rejected: not available yet), terrain_irregularity_m
+--   mode or the name of a registered terrain set = point-to-point mode: the set must exist
+--   and cover the receivers (fixed stations' box, or the random / hexagonal area) and the
+--   transmitter's placement area (that box widened by outside_margin_km unless inside_ratio
+--   is 1), and its digest is added as "terrain_sha256" (if given, it must match),
+--   terrain_irregularity_m
 --   0 .. 3000, surface_refractivity_n 250 .. 400, climate one of ITM's 7, ground_permittivity
 --   > 1 .. 100, ground_conductivity_s_m > 0 .. 100, polarization, rx_siting / tx_siting,
 --   nlos_excess_delay_mean_s 0 .. 1e-4); model "itm" needs frequency_mhz >= 20;
@@ -37,6 +41,14 @@
 --   "tx_antenna" is an object merged like "propagation": body_loss_db 0 .. 40, tilt_max_deg
 --   0 .. 90, xpd_los_db / xpd_nlos_db 0 .. 60. A stored config without "propagation" (made
 --   before 0002) is never re-normalized and keeps its free-space path.
+-- Receivers (revision 0003, issue 12): string keys (value_type 'string') must be one of
+--   their values: "noise_environment" city | residential | rural | quiet_rural | none (ITU-R
+--   P.372 man-made noise, network-wide), "tdoa_estimator" joint | coherent. Every fixed
+--   station gets "noise_figure_db" (0 .. 40, default the network-wide noise_figure_db) and
+--   "noise_environment" (default the network-wide one). A man-made environment other than
+--   "none" (network-wide for random / hexagonal layouts, any station's for fixed ones)
+--   needs frequency_mhz in P.372's 0.3 .. 250 MHz. A stored config without these keys keeps
+--   one receiver noise figure for all sites and the coherent TDOA estimator.
 -- Errors: 22023 invalid_parameter_value, message naming the offending key(s) and the
 --   limit, for an unknown key, a wrong type, a value out of range, a number a float64
 --   cannot keep, a cap above exceeded or an inconsistent combination.
@@ -67,6 +79,16 @@ DECLARE
     prop        jsonb;
     pk          record;
     ant         jsonb;
+    tset        heimdall.terrain_sets;
+    box         record;
+    missing     text;
+    n_missing   integer;
+    lat_lo      float8;
+    lat_hi      float8;
+    lon_lo      float8;
+    lon_hi      float8;
+    dlat        float8;
+    dlon        float8;
 BEGIN
     config := coalesce(config, '{}');
     IF jsonb_typeof(config) <> 'object' THEN
@@ -119,6 +141,12 @@ BEGIN
             END IF;
             result := result || jsonb_build_object(k.key,
                 CASE WHEN k.value_type = 'integer' THEN to_jsonb(n::bigint) ELSE to_jsonb(n) END);
+        ELSIF k.value_type = 'string' THEN
+            IF jsonb_typeof(v) <> 'string' THEN
+                RAISE EXCEPTION 'config key "%": must be a string, got %', k.key, left(v::text, 100)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            result := result || jsonb_build_object(k.key, v);   -- values checked below
         ELSIF k.value_type = 'string_or_null' THEN
             IF jsonb_typeof(v) NOT IN ('string', 'null') THEN
                 RAISE EXCEPTION 'config key "%": must be a string or null, got %', k.key, v::text
@@ -135,6 +163,17 @@ BEGIN
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
             result := result || jsonb_build_object(k.key, v);   -- checked below
+        END IF;
+    END LOOP;
+
+    -- string keys: their values (revision 0003)
+    FOR pk IN SELECT * FROM (VALUES
+            ('noise_environment', ARRAY['city', 'residential', 'rural', 'quiet_rural', 'none']),
+            ('tdoa_estimator', ARRAY['joint', 'coherent'])) AS t(key, allowed) LOOP
+        IF NOT (result ->> pk.key) = ANY (pk.allowed) THEN
+            RAISE EXCEPTION 'config key "%": must be one of %, got %',
+                    pk.key, array_to_string(pk.allowed, ', '), left((result -> pk.key)::text, 100)
+                USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END LOOP;
 
@@ -198,10 +237,12 @@ BEGIN
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
             SELECT string_agg(key, ', ') INTO unknown FROM jsonb_object_keys(st) key
-            WHERE key NOT IN ('id', 'name', 'lat', 'lon', 'alt_m', 'height_agl_m', 'antenna');
+            WHERE key NOT IN ('id', 'name', 'lat', 'lon', 'alt_m', 'height_agl_m', 'antenna', 'noise_figure_db',
+                              'noise_environment');
             IF unknown IS NOT NULL THEN
                 RAISE EXCEPTION 'config key "receivers": unknown station key(s) %', unknown
-                    USING ERRCODE = 'invalid_parameter_value', HINT = 'station keys: id, name, lat, lon, alt_m, height_agl_m, antenna';
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'station keys: id, name, lat, lon, alt_m, height_agl_m, antenna, noise_figure_db, noise_environment';
             END IF;
             IF jsonb_typeof(st -> 'id') IS DISTINCT FROM 'string' OR btrim(st ->> 'id') = '' THEN
                 RAISE EXCEPTION 'config key "receivers": every station needs a non-empty string "id", got %', st::text
@@ -276,6 +317,19 @@ BEGIN
                 RAISE EXCEPTION 'config key "receivers": station "%" antenna gain_dbi must be a number in [-20, 30]', st ->> 'id'
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
+            -- the station's receiver noise figure and man-made noise environment (revision 0003)
+            IF st ? 'noise_figure_db' AND (jsonb_typeof(st -> 'noise_figure_db') <> 'number'
+                                          OR (st ->> 'noise_figure_db')::numeric NOT BETWEEN 0 AND 40) THEN
+                RAISE EXCEPTION 'config key "receivers": station "%" noise_figure_db must be a number in [0, 40], got %',
+                        st ->> 'id', left((st -> 'noise_figure_db')::text, 100)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF st ? 'noise_environment' AND (jsonb_typeof(st -> 'noise_environment') <> 'string'
+                    OR (st ->> 'noise_environment') NOT IN ('city', 'residential', 'rural', 'quiet_rural', 'none')) THEN
+                RAISE EXCEPTION 'config key "receivers": station "%" noise_environment must be one of city, residential, rural, quiet_rural, none, got %',
+                        st ->> 'id', left((st -> 'noise_environment')::text, 100)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
             IF st ? 'name' AND jsonb_typeof(st -> 'name') <> 'string' THEN
                 RAISE EXCEPTION 'config key "receivers": station "%" name must be a string', st ->> 'id'
                     USING ERRCODE = 'invalid_parameter_value';
@@ -283,7 +337,9 @@ BEGIN
             stations := stations || jsonb_build_array(jsonb_build_object(
                 'id', st -> 'id', 'name', coalesce(st -> 'name', st -> 'id'),
                 'lat', st -> 'lat', 'lon', st -> 'lon', 'alt_m', coalesce(st -> 'alt_m', '0'),
-                'height_agl_m', coalesce(st -> 'height_agl_m', '10'), 'antenna', ant));
+                'height_agl_m', coalesce(st -> 'height_agl_m', '10'), 'antenna', ant,
+                'noise_figure_db', coalesce(st -> 'noise_figure_db', result -> 'noise_figure_db'),
+                'noise_environment', coalesce(st -> 'noise_environment', result -> 'noise_environment')));
         END LOOP;
         result := jsonb_set(result, '{receivers}', jsonb_build_object('mode', 'fixed', 'stations', stations));
         rx_max := jsonb_array_length(stations);
@@ -356,7 +412,7 @@ BEGIN
     -- numeric ranges: ITM's own limits (N_s 250 .. 400) or physical ones.
     SELECT ck.default_value INTO prop FROM heimdall.config_keys ck WHERE ck.key = 'propagation';
     SELECT string_agg(format('"%s"', key), ', ' ORDER BY key) INTO unknown
-      FROM jsonb_object_keys(result -> 'propagation') key WHERE NOT prop ? key;
+      FROM jsonb_object_keys(result -> 'propagation') key WHERE NOT prop ? key AND key <> 'terrain_sha256';
     IF unknown IS NOT NULL THEN
         RAISE EXCEPTION 'config key "propagation": unknown key(s) %', unknown
             USING ERRCODE = 'invalid_parameter_value',
@@ -390,13 +446,89 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END LOOP;
+    -- terrain: null (ITM area mode) or the name of a registered terrain set (point-to-point
+    -- mode, issue 11 item 3). The set's digest is added as "terrain_sha256" (if given, it
+    -- must be that digest: a config pins the set's content), and the set must cover the
+    -- receivers and the transmitter's placement area.
     IF jsonb_typeof(prop -> 'terrain') = 'string' THEN
-        RAISE EXCEPTION 'config key "propagation": "terrain" %: terrain sets are not available yet (use null: ITM area mode)',
-                left((prop -> 'terrain')::text, 100)
-            USING ERRCODE = 'invalid_parameter_value';
+        SELECT * INTO tset FROM heimdall.terrain_sets s WHERE s.name = prop ->> 'terrain';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'config key "propagation": "terrain": there is no terrain set named %',
+                    left((prop -> 'terrain')::text, 100)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = coalesce('terrain sets: ' || (SELECT string_agg(s.name, ', ' ORDER BY s.name)
+                                                             FROM heimdall.terrain_sets s),
+                                      'no terrain set is registered')
+                             || '; import one with: heimdall-synth terrain import NAME DIR';
+        END IF;
+        IF prop ? 'terrain_sha256' AND prop -> 'terrain_sha256' IS DISTINCT FROM to_jsonb(tset.sha256) THEN
+            RAISE EXCEPTION 'config key "propagation": "terrain_sha256" % is not the digest of terrain set "%" (%)',
+                    left((prop -> 'terrain_sha256')::text, 100), tset.name, tset.sha256
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'the set of that name in this database holds other tiles; leave terrain_sha256 out to take them';
+        END IF;
+        prop := prop || jsonb_build_object('terrain_sha256', tset.sha256);
+        -- The receivers' box (fixed stations) or area (random / hexagonal), then the
+        -- transmitter's placement area: that box widened by outside_margin_km, as
+        -- worker/rf/geometry.place_transmitter draws it (dlat = margin / metres per degree on
+        -- the sphere of radius 6371008.8 m, dlon = dlat / cos(mid latitude); for an area the
+        -- widest case, its latitude farthest from the equator).
+        IF rx_mode = 'fixed' THEN
+            SELECT min((s ->> 'lat')::float8), max((s ->> 'lat')::float8), min((s ->> 'lon')::float8),
+                   max((s ->> 'lon')::float8)
+              INTO lat_lo, lat_hi, lon_lo, lon_hi
+              FROM jsonb_array_elements(result -> 'receivers' -> 'stations') s;
+            dlon := cos(radians(0.5 * (lat_lo + lat_hi)));
+        ELSE
+            lat_lo := (result #>> '{receivers,area,lat_min}')::float8;
+            lat_hi := (result #>> '{receivers,area,lat_max}')::float8;
+            lon_lo := (result #>> '{receivers,area,lon_min}')::float8;
+            lon_hi := (result #>> '{receivers,area,lon_max}')::float8;
+            dlon := cos(radians(greatest(abs(lat_lo), abs(lat_hi))));
+        END IF;
+        dlat := 0;
+        IF (result ->> 'inside_ratio')::numeric < 1 AND (result ->> 'outside_margin_km')::numeric > 0 THEN
+            dlat := (result ->> 'outside_margin_km')::float8 * 1000.0 / (6371008.8 * pi() / 180.0);
+        END IF;
+        dlon := dlat / greatest(dlon, 1e-6);
+        FOR box IN SELECT * FROM (VALUES
+                ('receivers', lat_lo, lat_hi, lon_lo, lon_hi),
+                ('outside_margin_km', lat_lo - dlat, lat_hi + dlat, lon_lo - dlon, lon_hi + dlon)) AS v(key, a, b, c, d)
+        LOOP
+            -- whole-degree cells of the box (longitudes wrapped), those the set lacks
+            SELECT string_agg(tile, ', ' ORDER BY tile) FILTER (WHERE rn <= 20), count(*)
+              INTO missing, n_missing
+              FROM (SELECT row_number() OVER (ORDER BY tile) AS rn, tile
+                      FROM (SELECT format('%s%s%s%s', CASE WHEN la >= 0 THEN 'N' ELSE 'S' END, lpad(abs(la)::text, 2, '0'),
+                                          CASE WHEN lo >= 0 THEN 'E' ELSE 'W' END, lpad(abs(lo)::text, 3, '0')) AS tile
+                              FROM generate_series(greatest(floor(box.a)::int, -90),
+                                                   least(greatest(floor(box.a)::int, ceil(box.b)::int - 1), 89)) la,
+                                   generate_series(floor(box.c)::int, greatest(floor(box.c)::int, ceil(box.d)::int - 1)) lo_raw,
+                                   LATERAL (SELECT ((lo_raw + 180) % 360 + 360) % 360 - 180 AS lo) w
+                             WHERE NOT EXISTS (SELECT 1 FROM heimdall.terrain_tiles t
+                                                WHERE t.set_name = tset.name AND t.lat = la AND t.lon = w.lo)) c) m;
+            IF n_missing > 0 AND box.key = 'receivers' THEN
+                RAISE EXCEPTION 'config key "receivers": terrain set "%" does not cover the receivers (lat % .. %, lon % .. %): it lacks tile(s) %',
+                        tset.name, round(box.a::numeric, 4), round(box.b::numeric, 4), round(box.c::numeric, 4),
+                        round(box.d::numeric, 4),
+                        missing || CASE WHEN n_missing > 20 THEN format(' ... (%s in all)', n_missing) ELSE '' END
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'import a terrain set with these tiles (over the sea: a tile of zeros), or move the receivers';
+            ELSIF n_missing > 0 THEN
+                RAISE EXCEPTION 'config key "outside_margin_km": terrain set "%" does not cover the transmitter placement area (lat % .. %, lon % .. %: the receivers'' box widened by outside_margin_km): it lacks tile(s) %',
+                        tset.name, round(box.a::numeric, 4), round(box.b::numeric, 4), round(box.c::numeric, 4),
+                        round(box.d::numeric, 4),
+                        missing || CASE WHEN n_missing > 20 THEN format(' ... (%s in all)', n_missing) ELSE '' END
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'import a terrain set with these tiles (over the sea: a tile of zeros), lower outside_margin_km, or set inside_ratio to 1';
+            END IF;
+        END LOOP;
     ELSIF jsonb_typeof(prop -> 'terrain') <> 'null' THEN
         RAISE EXCEPTION 'config key "propagation": "terrain" must be null (area mode) or the name of a terrain set, got %',
                 left((prop -> 'terrain')::text, 100)
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF prop ? 'terrain_sha256' THEN
+        RAISE EXCEPTION 'config key "propagation": "terrain_sha256" belongs to a terrain set: without "terrain" leave it out'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF prop ->> 'model' = 'itm' AND (result ->> 'frequency_mhz')::numeric < 20 THEN
@@ -429,6 +561,24 @@ BEGIN
         RAISE EXCEPTION 'config key "tx_height_agl_max_m": must be >= tx_height_agl_min_m (% < %)',
                 result ->> 'tx_height_agl_max_m', result ->> 'tx_height_agl_min_m'
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- man-made noise (ITU-R P.372) is defined for 0.3 .. 250 MHz
+    IF (result ->> 'frequency_mhz')::numeric NOT BETWEEN 0.3 AND 250 THEN
+        unknown := NULL;
+        IF rx_mode = 'fixed' THEN
+            SELECT string_agg(format('"%s" (%s)', s ->> 'id', s ->> 'noise_environment'), ', ') INTO unknown
+              FROM jsonb_array_elements(result -> 'receivers' -> 'stations') s
+             WHERE s ->> 'noise_environment' <> 'none';
+        ELSIF result ->> 'noise_environment' <> 'none' THEN
+            unknown := format('all (%s)', result ->> 'noise_environment');
+        END IF;
+        IF unknown IS NOT NULL THEN
+            RAISE EXCEPTION 'config key "noise_environment": ITU-R P.372 man-made noise is defined for 0.3 .. 250 MHz, frequency_mhz is %: receivers % need "none"',
+                    result ->> 'frequency_mhz', unknown
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'set "noise_environment": "none" (and the stations'' overrides) and put the site noise into noise_figure_db';
+        END IF;
     END IF;
 
     -- cross-key constraints

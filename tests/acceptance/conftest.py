@@ -1,5 +1,6 @@
 """Acceptance fixtures: a real S3 server (SeaweedFS on loopback, random credentials) and
-real worker subprocesses (`python -m worker`)."""
+real worker subprocesses (`python -m worker`, what a worker container runs: settings from
+the environment only)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from worker.localservices import LocalS3
+from heimdall_synth.localservices import LocalS3
 from worker.storage import ObjectStore
 
 
@@ -36,6 +37,20 @@ def store(s3_server: LocalS3, bucket: str) -> ObjectStore:
     return s
 
 
+# flags of `heimdall-synth worker run` -> the variables `python -m worker` reads instead
+WORKER_FLAG_ENV = {"--until-idle": "HEIMDALL_WORKER_UNTIL_IDLE", "--vt": "HEIMDALL_WORKER_VT_S",
+                   "--max-reads": "HEIMDALL_WORKER_MAX_READS", "--poll": "HEIMDALL_WORKER_POLL_S",
+                   "--max-chunks": "HEIMDALL_WORKER_MAX_CHUNKS", "--worker-id": "HEIMDALL_WORKER_ID"}
+
+
+def worker_settings_env(*flags: str) -> dict[str, str]:
+    """Worker flags (``"--until-idle", "--max-reads", "2"``) as environment variables."""
+    env, it = {}, iter(flags)
+    for flag in it:
+        env[WORKER_FLAG_ENV[flag]] = "1" if flag == "--until-idle" else next(it)
+    return env
+
+
 def worker_env(db_url: str, s3: LocalS3, bucket: str, **extra: str) -> dict[str, str]:
     env = {**os.environ, "HEIMDALL_DATABASE_URL": db_url, "HEIMDALL_S3_ENDPOINT": s3.endpoint,
            "HEIMDALL_S3_ACCESS_KEY": s3.access_key, "HEIMDALL_S3_SECRET_KEY": s3.secret_key,
@@ -50,8 +65,9 @@ def spawn_worker(db_url: str, s3_server: LocalS3, bucket: str, tmp_path) -> Iter
 
     def _spawn(*args: str, s3: LocalS3 | None = None, **env: str) -> subprocess.Popen:
         log = open(tmp_path / f"worker-{len(procs)}.log", "w+")
-        p = subprocess.Popen([sys.executable, "-m", "worker", "--vt", "3", "--poll", "0.1", *args],
-                             env=worker_env(db_url, s3 or s3_server, bucket, **env),
+        settings = worker_settings_env("--vt", "3", "--poll", "0.1", *args)
+        p = subprocess.Popen([sys.executable, "-m", "worker"],
+                             env=worker_env(db_url, s3 or s3_server, bucket, **settings, **env),
                              stdout=log, stderr=subprocess.STDOUT, text=True)
         p.logfile = log
         procs.append(p)

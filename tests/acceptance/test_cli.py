@@ -17,7 +17,7 @@ DOWN = "postgresql://nobody@127.0.0.1:1/nowhere"
 def cli(db_url, s3_server, bucket):
     def _run(*args: str, url: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
         env = worker_env(url or db_url, s3_server, bucket)
-        return subprocess.run([sys.executable, "-m", "worker.cli", *args], env=env, capture_output=True,
+        return subprocess.run([sys.executable, "-m", "heimdall_synth", *args], env=env, capture_output=True,
                               text=True, timeout=timeout)
     return _run
 

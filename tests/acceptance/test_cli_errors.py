@@ -26,7 +26,7 @@ SMALL = {"chunk_size": 5, "duration_ms": 20}
 
 @pytest.fixture
 def cli(db_url, s3_server, bucket):
-    def _run(*args: str, url: str | None = None, module: str = "worker.cli", timeout: float = 120,
+    def _run(*args: str, url: str | None = None, module: str = "heimdall_synth", timeout: float = 120,
              **env: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
                               env=worker_env(url or db_url, s3_server, bucket, **env), timeout=timeout)
@@ -152,7 +152,10 @@ def test_bad_worker_env_fails_the_worker_naming_it_and_breaks_nothing_else(cli):
     assert ok(cli("dataset", "list", **garbage)).startswith("(none)")
     for var, value in WORKER_ENV_GARBAGE:
         one_line(cli("worker", "run", "--until-idle", **{var: value}), 1, var, repr(value))
-    one_line(cli("--until-idle", module="worker", **garbage), 1, "HEIMDALL_WORKER_")   # python -m worker
+    # python -m worker: the same settings from the environment only, the same one-line error
+    one_line(cli(module="worker", HEIMDALL_WORKER_UNTIL_IDLE="1", **garbage), 1, "HEIMDALL_WORKER_")
+    one_line(cli(module="worker", HEIMDALL_WORKER_UNTIL_IDLE="maybe"), 1, "HEIMDALL_WORKER_UNTIL_IDLE", "'maybe'")
+    one_line(cli("--until-idle", module="worker"), 2, "takes no arguments", "heimdall-synth worker run")
     json_error(cli("worker", "run", "--until-idle", "--json", HEIMDALL_WORKER_VT_S="abc"), 1, None,
                "HEIMDALL_WORKER_VT_S")
     # the flags override the variables, which are then never read

@@ -24,11 +24,11 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from heimdall_synth import FEATURE_NAMES, HeimdallDataset, IQIntegrityError
+from heimdall_synth.export import features_schema
 from tests.acceptance.checks import iq_by_index
 from tests.acceptance.conftest import finish, worker_env
-from worker.export import features_schema
 from worker.rows import FEATURE_COLUMNS
-from worker.training import FEATURE_NAMES, HeimdallDataset, IQIntegrityError
 
 SMALL = {"chunk_size": 40, "duration_ms": 40}      # 7 receivers x 2,000 IQ per sample
 RANDOM_RX = {**SMALL, "receivers": {"mode": "random", "count_min": 3, "count_max": 6,
@@ -45,9 +45,9 @@ def create(conn, name, n=N, dataset_type="iq_raw", config=None, seed=7):
 
 @pytest.fixture
 def cli(db_url, s3_server, bucket):
-    """Run ``python -m worker.cli ...`` like a person would; returns CompletedProcess."""
+    """Run ``python -m heimdall_synth ...`` like a person would; returns CompletedProcess."""
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "worker.cli", *args], capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "heimdall_synth", *args], capture_output=True, text=True,
                               env=worker_env(db_url, s3_server, bucket), timeout=300)
     return run
 

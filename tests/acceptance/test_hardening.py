@@ -69,7 +69,7 @@ def test_poison_messages_never_stop_a_worker(conn, store, spawn_worker):
 
 
 def run_cli(url, s3, bucket, *args):
-    return subprocess.run([sys.executable, "-m", "worker.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "heimdall_synth", *args], capture_output=True, text=True,
                           env=worker_env(url, s3, bucket), timeout=120)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.localservices import LocalS3, ServiceError, find_weed
+from heimdall_synth.localservices import LocalS3, ServiceError, find_weed
 from worker.storage import ObjectStore, StorageError
 
 

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from psycopg.types.json import Jsonb
 
+from heimdall_synth.validate import REGENERATE_KINDS, _npy_header, object_store_issues, validate
 from tests.acceptance.conftest import finish, worker_env
 from worker.storage import ObjectStore, npy_header
-from worker.validate import REGENERATE_KINDS, _npy_header, object_store_issues, validate
 
 CHUNK = 3
 SMALL = {"chunk_size": CHUNK, "duration_ms": 4}
@@ -168,7 +168,7 @@ def objects(conn, ds) -> dict[str, tuple[int, int]]:
 
 
 def cli(db_url, s3, bucket, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "worker.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "heimdall_synth", *args], capture_output=True, text=True,
                           env=worker_env(db_url, s3, bucket), timeout=120)
 
 

@@ -11,9 +11,9 @@ import time
 import pytest
 from psycopg.types.json import Jsonb
 
+from heimdall_synth.validate import plan_repair, validate
 from tests.acceptance.checks import assert_consistent
 from tests.acceptance.conftest import finish, worker_env
-from worker.validate import plan_repair, validate
 
 SMALL = {"chunk_size": 40, "duration_ms": 40}
 N = 120
@@ -45,7 +45,7 @@ def repair_and_rerun(conn, store, spawn_worker, db_url, s3_server):
     and bit-identical to the RF core's output, i.e. to an undamaged dataset of the seed."""
     def _do(ds, grace=0, stuck_after=600, n=N):
         report = validate(conn, store, ds, deep=True, stuck_after_s=stuck_after)
-        r = subprocess.run([sys.executable, "-m", "worker.cli", "repair", str(ds), "--apply", "--json",
+        r = subprocess.run([sys.executable, "-m", "heimdall_synth", "repair", str(ds), "--apply", "--json",
                             "--grace", str(grace), "--stuck-after", str(stuck_after)],
                            env=worker_env(db_url, s3_server, store.bucket), capture_output=True, text=True,
                            timeout=120)
@@ -139,7 +139,7 @@ def test_stray_object(conn, store, spawn_worker, dataset, repair_and_rerun):
     assert report["status"] == "warning"
     assert kinds(report) == [("orphan_object", None, None)]
     # inside the grace period repair leaves it alone
-    from worker.validate import apply_repair
+    from heimdall_synth.validate import apply_repair
     done = apply_repair(conn, store, dataset, plan_repair(report, "iq_raw"), grace_s=3600, stuck_after_s=600)
     assert "skipped" in done[0]
     repair_and_rerun(dataset, grace=0)
@@ -170,7 +170,7 @@ def test_validation_during_a_run_reports_no_damage(conn, store, spawn_worker, da
 
 def run_cli(db_url, s3, bucket, *args):
     from tests.acceptance.conftest import worker_env
-    return subprocess.run([sys.executable, "-m", "worker.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "heimdall_synth", *args], capture_output=True, text=True,
                           env=worker_env(db_url, s3, bucket), timeout=120)
 
 

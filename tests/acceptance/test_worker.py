@@ -9,10 +9,10 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from heimdall_synth.localservices import LocalS3
+from heimdall_synth.maintenance import collect_garbage
 from tests.acceptance.checks import assert_consistent, features, iq_by_index
 from tests.acceptance.conftest import finish, log_text, wait_for_log
-from worker.localservices import LocalS3
-from worker.maintenance import collect_garbage
 from worker.storage import ObjectStore, dataset_prefix
 
 SMALL = {"chunk_size": 40, "duration_ms": 40}     # 7 x 2,000 IQ: fast, same code paths
@@ -167,7 +167,7 @@ def test_config_that_never_accepts_fails_the_chunk_then_retry(conn, store, spawn
     assert state == "failed" and "all 3 attempts rejected" in err
     import subprocess
     import sys
-    r = subprocess.run([sys.executable, "-m", "worker.cli", "--database-url", db_url, "retry", "ds"],
+    r = subprocess.run([sys.executable, "-m", "heimdall_synth", "--database-url", db_url, "retry", "ds"],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "1" in r.stdout
     assert conn.execute("SELECT state FROM heimdall.generation_chunks WHERE dataset_id = %s",

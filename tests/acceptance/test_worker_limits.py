@@ -13,10 +13,10 @@ import time
 import numpy as np
 from psycopg.types.json import Jsonb
 
+from heimdall_synth.localservices import LocalS3
 from tests.acceptance.checks import assert_consistent
 from tests.acceptance.conftest import finish, log_text, wait_for_log
 from worker.config import GenerationConfig
-from worker.localservices import LocalS3
 from worker.rf import generate_samples
 from worker.runner import Worker
 from worker.storage import ObjectStore, dataset_prefix

@@ -29,7 +29,7 @@ def mask(text: str) -> str:
 def test_golden(name, db_url):
     psql = shutil.which("psql")
     if psql is None:
-        from worker.localservices import find_pg_bindir
+        from heimdall_synth.localservices import find_pg_bindir
         psql = str(find_pg_bindir() / "psql")
     # statements, results and errors in one stream, in the order a terminal shows them
     out = subprocess.run([psql, "-X", "-a", "-q", "-v", "ON_ERROR_STOP=0", "-P", "pager=off",

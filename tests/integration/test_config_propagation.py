@@ -109,7 +109,7 @@ REJECTED = [
     ({"propagation": {"ground_conductivity_s_m": 0}}, ['"ground_conductivity_s_m"', "> 0"]),
     ({"propagation": {"nlos_excess_delay_mean_s": -1e-6}}, ['"nlos_excess_delay_mean_s"', ">= 0"]),
     ({"propagation": {"nlos_excess_delay_mean_s": 0.001}}, ['"nlos_excess_delay_mean_s"', "<= 0.0001"]),
-    ({"propagation": {"terrain": "alps-srtm1"}}, ['"propagation"', '"terrain"', "terrain sets are not available yet"]),
+    ({"propagation": {"terrain": "alps-srtm1"}}, ['"propagation"', '"terrain"', 'no terrain set named "alps-srtm1"']),
     ({"propagation": {"terrain": 3}}, ['"propagation"', '"terrain"', "must be null"]),
     ({"propagation": {"antenna": "yagi"}}, ['"propagation"', "unknown key", '"antenna"']),
     ({"propagation": "itm"}, ['"propagation"', "must be a JSON object"]),

@@ -84,7 +84,7 @@ def test_released_revisions_never_read_live_files():
 
 def run_cli(*args: str, url: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HEIMDALL_DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-m", "worker.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "heimdall_synth", *args], env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -110,7 +110,7 @@ def test_cli_upgrade_downgrade_base_upgrade(conn, db_url):
 
 def test_cli_upgrade_without_database_names_the_setting(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HEIMDALL_DATABASE_URL"}
-    r = subprocess.run([sys.executable, "-m", "worker.cli", "db", "upgrade"], env=env,
+    r = subprocess.run([sys.executable, "-m", "heimdall_synth", "db", "upgrade"], env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert "HEIMDALL_DATABASE_URL" in r.stderr and "Traceback" not in r.stderr
@@ -149,10 +149,10 @@ def _fill_0001(c: psycopg.Connection) -> dict:
     return {"ds": ds, "fb": fb}
 
 
-# Columns 0003 appended to measurement_features (issue 11): NULL in rows written before it
-# (checked below), left out of the row text so a row compares across upgrade and downgrade.
+# Columns 0003 appended to measurement_features (issues 11, 12): NULL in rows written before
+# it (checked below), left out of the row text so a row compares across upgrade and downgrade.
 ADDED_0003 = ("'{tx_height_agl_m,rx_height_agl_m,path_loss_median_db,excess_delay_s,tx_antenna_gain_db,"
-              "rx_antenna_gain_db,polarization_loss_db}'::text[]")
+              "rx_antenna_gain_db,polarization_loss_db,tdoa_std_s}'::text[]")
 
 
 def _snapshot(c: psycopg.Connection) -> dict:
@@ -188,7 +188,7 @@ def test_upgrade_a_0001_database_holding_data_then_downgrade(conn, db_url):
         assert _snapshot(c) == before                 # every row kept, and its meaning
         assert c.execute("SELECT count(*) FROM heimdall.measurement_features WHERE num_nonnulls("
                          "tx_height_agl_m, rx_height_agl_m, path_loss_median_db, excess_delay_s, tx_antenna_gain_db, "
-                         "rx_antenna_gain_db, polarization_loss_db) > 0").fetchone()[0] == 0
+                         "rx_antenna_gain_db, polarization_loss_db, tdoa_std_s) > 0").fetchone()[0] == 0
         assert c.execute("SELECT heimdall.validate_dataset(%s) ->> 'status'", (ids["ds"],)).fetchone()[0] == "healthy"
         # the chunk left pending by 0001 is finished by a worker of the new protocol
         assert fill_pending_chunks(c, generator_version="gen-1") == 2

@@ -48,6 +48,9 @@ PUBLIC_API = {
     "repair_queue(uuid)": {ADMIN},
     "record_object_deletion(uuid,text,text[],jsonb)": {ADMIN},
     "mark_gc_done(uuid)": {ADMIN},
+    "register_terrain_set(text,jsonb)": {ADMIN},
+    "terrain_set(text)": {READER, WORKER, ADMIN},
+    "list_terrain_sets()": {READER, ADMIN},
 }
 
 

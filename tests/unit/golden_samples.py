@@ -5,7 +5,7 @@ current values; paste them into GOLDEN only when a deliberate change of old beha
 intended (it never is).
 
 The configs are the committed default config (worker/default_config.json) WITHOUT the keys
-revision 0002 added (``LEGACY_DROP``), i.e. what 0001's normalize_config stored; the
+revisions 0002 and 0003 added (``LEGACY_DROP``), i.e. what 0001's normalize_config stored; the
 feature digest covers exactly the SampleBatch fields of generator 1.0.0
 (``LEGACY_FIELDS``, in their order), so fields added later do not move it."""
 
@@ -31,10 +31,11 @@ CASES = [
 ]
 
 
-# Top-level keys revision 0002 added to normalize_config's output, and the key it added to
-# every station: a config stored before 0002 has none of them.
-LEGACY_DROP = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna")
-LEGACY_STATION_DROP = ("height_agl_m", "antenna")
+# Top-level keys revisions 0002 and 0003 added to normalize_config's output, and the keys
+# they added to every station: a config stored before 0002 has none of them.
+LEGACY_DROP = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna",
+               "noise_environment", "tdoa_estimator")
+LEGACY_STATION_DROP = ("height_agl_m", "antenna", "noise_figure_db", "noise_environment")
 # SampleBatch fields of generator 1.0.0 (all but iq), in their order then.
 LEGACY_FIELDS = (
     "sample_idx", "attempts", "rejections", "signal_kind", "tx_lat", "tx_lon", "tx_alt_m", "tx_power_dbm",

@@ -32,9 +32,11 @@ def test_batch_structure(default_config_dict):
     assert b.receiver_ids[0][0] == "aquila_di_giaveno" and len(b.receiver_ids[0]) == 7
     assert np.all(b.frequency_hz == 145e6) and np.all(b.tx_power_dbm == 37.0)
     assert set(b.signal_kind) <= {"voice", "tone", "dtmf"}
-    # IQ scale: mean |x|^2 in mW equals the true received power plus the full-band noise.
+    # IQ scale: mean |x|^2 in mW equals the true received power plus the full-band noise
+    # (receiver noise figure 6 dB with the default rural man-made noise).
     p_mw = np.mean(np.abs(b.iq[0].astype(np.complex128)) ** 2, axis=1)
-    noise_mw = 10 ** ((-174 + 10 * math.log10(50000) + 6) / 10)
+    f_sys = 10 * math.log10(10 ** ((67.2 - 27.7 * math.log10(145)) / 10) + 10 ** 0.6 - 1)
+    noise_mw = 10 ** ((-174 + 10 * math.log10(50000) + f_sys) / 10)
     expect = 10 ** (b.true_rx_power_dbm[0] / 10) + noise_mw
     np.testing.assert_allclose(p_mw, expect, rtol=0.05)
     assert np.all(b.num_receivers_detected == b.signal_present.sum(axis=1))

@@ -8,11 +8,11 @@ import hashlib
 import numpy as np
 import pytest
 
+from heimdall_synth.export import features_schema, parse_range, safe_dirname
+from heimdall_synth.reader import IQIntegrityError, iter_iq_runs
 from worker.errors import InvalidInput
-from worker.export import features_schema, parse_range, safe_dirname
 from worker.rows import FEATURE_COLUMNS
 from worker.storage import StorageError, encode_chunk
-from worker.training import IQIntegrityError, iter_iq_runs
 
 
 @pytest.mark.parametrize("text, want", [("0:10", (0, 10)), (" 5 : 7 ", (5, 7)), ("3:", (3, None)),

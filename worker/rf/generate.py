@@ -33,7 +33,8 @@ import numpy as np
 
 from worker.config import GenerationConfig
 
-from . import geometry, link, propagation, rng, signals, synth
+from . import geometry, link, noise, propagation, rng, signals, synth
+from . import terrain as rf_terrain
 from .features import extract_features
 
 # Bump whenever the bytes or features produced for a given (config, seed, idx) change.
@@ -83,6 +84,8 @@ PER_RX_FLOAT = (
     # propagation truth (NaN on the legacy path)
     "rx_height_agl_m", "path_loss_median_db", "excess_delay_s",
     "tx_antenna_gain_db", "rx_antenna_gain_db", "polarization_loss_db",
+    # sigma of tdoa_s (config key "tdoa_estimator" "joint"; NaN with "coherent")
+    "tdoa_std_s",
 )
 PER_RX_BOOL = ("signal_present", "los")
 
@@ -104,6 +107,9 @@ class SampleBatch:
     ``rx_antenna_gain_db`` (each link's antenna gains, patterns and body loss included)
     and ``polarization_loss_db``, all NaN on the legacy path. ``true_tdoa_s`` is
     ``toa_s - toa_s[ref]`` with ``ref`` the receiver the estimator chose as strongest.
+    ``tdoa_std_s`` (estimated, config key "tdoa_estimator" "joint"; all NaN with
+    "coherent") is the sigma of ``tdoa_s``, 0 for ``ref``; with "joint" an untrusted
+    ``tdoa_s`` is NaN (and its sigma too) while ``signal_present`` stays True.
     ``gdop`` uses the true geometry of the receivers with ``signal_present``;
     ``mean_snr_db`` averages ``snr_db`` (dB) over them. ``iq`` is complex64
     (n, R_max, L) in sqrt(mW) units (mean |x|^2 = power in mW), or None.
@@ -154,6 +160,7 @@ class SampleBatch:
     tx_antenna_gain_db: np.ndarray
     rx_antenna_gain_db: np.ndarray
     polarization_loss_db: np.ndarray
+    tdoa_std_s: np.ndarray
     iq: np.ndarray | None = field(default=None)
 
     def __len__(self) -> int:
@@ -167,8 +174,10 @@ class _Prepared:
     n_iq: int
     r_max: int
     fs: float
-    noise_floor_dbm: float  # in bandwidth_hz
-    noise_full_mw: float  # over the sampled band
+    # in bandwidth_hz / over the sampled band; one per station (R,) for a fixed layout of
+    # a config with "noise_environment" (per-site noise), else one number for all
+    noise_floor_dbm: float | np.ndarray
+    noise_full_mw: float | np.ndarray
     kinds: tuple[str, ...]
     kind_cdf: np.ndarray
     pre_taps: int
@@ -201,12 +210,13 @@ def _prepare(cfg: GenerationConfig) -> _Prepared:
         if any(h is None or not 0.5 <= h <= 3000.0 for h in heights):
             raise ValueError(f"receiver height_agl_m must be in [0.5, 3000], got {heights!r}")
         _check_antennas(cfg)
+    noise_floor_dbm, noise_full_mw = _noise_levels(cfg, fs)
     return _Prepared(
         n_iq=cfg.num_iq_samples,
         r_max=cfg.receivers.max_receivers,
         fs=fs,
-        noise_floor_dbm=link.noise_power_dbm(cfg.bandwidth_hz, cfg.noise_figure_db),
-        noise_full_mw=10.0 ** (link.noise_power_dbm(fs, cfg.noise_figure_db) / 10.0),
+        noise_floor_dbm=noise_floor_dbm,
+        noise_full_mw=noise_full_mw,
         kinds=kinds,
         kind_cdf=np.cumsum(p),
         pre_taps=synth.fir_pre_taps(cfg.multipath_max_delay_us * 1e-6 * fs),
@@ -221,6 +231,34 @@ def _prepare(cfg: GenerationConfig) -> _Prepared:
         fixed_box=(min(s.lat for s in st), max(s.lat for s in st), min(s.lon for s in st), max(s.lon for s in st))
         if st else None,
     )
+
+
+def _noise_levels(cfg: GenerationConfig, fs: float) -> tuple[float | np.ndarray, float | np.ndarray]:
+    """(noise floor in bandwidth_hz, dBm; total noise over the sampled band, mW).
+
+    A config without "noise_environment" (stored before revision 0003): the receiver
+    noise figure ``noise_figure_db`` alone, one number for every receiver (generator
+    1.0.0's floor, computed as it was). With it: the system noise figure of
+    :func:`worker.rf.noise.system_noise_figure_db` (ITU-R P.372 man-made noise of the
+    site + receiver noise figure), per station for a fixed layout (arrays (R,)), the
+    network-wide keys for random / hexagonal layouts (one number)."""
+    if cfg.noise_environment is None:
+        return (link.noise_power_dbm(cfg.bandwidth_hz, cfg.noise_figure_db),
+                10.0 ** (link.noise_power_dbm(fs, cfg.noise_figure_db) / 10.0))
+    st = cfg.receivers.stations
+    if cfg.receivers.mode == "fixed":
+        envs = [s.noise_environment for s in st]
+        nfs = [s.noise_figure_db for s in st]
+    else:
+        envs, nfs = [cfg.noise_environment], [cfg.noise_figure_db]
+    f_db = noise.system_noise_figure_db(cfg.frequency_mhz, envs, nfs)
+    floor = link.THERMAL_NOISE_DBM_HZ + 10.0 * math.log10(cfg.bandwidth_hz) + f_db
+    full = 10.0 ** ((link.THERMAL_NOISE_DBM_HZ + 10.0 * math.log10(fs) + f_db) / 10.0)
+    if cfg.receivers.mode != "fixed":
+        return float(floor[0]), float(full[0])
+    floor.setflags(write=False)
+    full.setflags(write=False)
+    return floor, full
 
 
 def _check_antennas(cfg: GenerationConfig) -> None:
@@ -295,16 +333,20 @@ def _draw_receivers(cfg: GenerationConfig, pc: _Prepared, gen: np.random.Generat
     return lat, lon, alt, ids
 
 
-def draw_truth(cfg: GenerationConfig, gen: np.random.Generator, pc: _Prepared | None = None) -> Truth:
+def draw_truth(cfg: GenerationConfig, gen: np.random.Generator, pc: _Prepared | None = None,
+               terrain: rf_terrain.Dem | None = None, reject_early: bool = False) -> Truth:
     """Draw receivers, transmitter and link budget for one attempt (truth stream).
 
     Legacy path (no ``cfg.propagation``): exactly generator 1.0.0's draws. Propagation
     path: see :func:`_draw_truth_propagation`. ``pc`` is ``_prepare(cfg)`` if the caller
-    holds it (spares hashing the config on every attempt)."""
+    holds it (spares hashing the config on every attempt). ``terrain``: the config's terrain
+    set (:func:`check_terrain`). ``reject_early`` (the generator's loop): over a terrain set,
+    an attempt that cannot be accepted may stop early, its remaining links NaN (only
+    :func:`check_truth`'s verdict is then meaningful)."""
     if pc is None:
         pc = _prepare(cfg)
     if pc.prop is not None:
-        return _draw_truth_propagation(cfg, pc, gen)
+        return _draw_truth_propagation(cfg, pc, gen, terrain, reject_early)
     lat, lon, alt, ids = _draw_receivers(cfg, pc, gen)
     n_rx = lat.shape[0]
     tx_lat, tx_lon, _ = geometry.place_transmitter(gen, lat, lon, cfg.inside_ratio, cfg.outside_margin_km)
@@ -327,7 +369,8 @@ def draw_truth(cfg: GenerationConfig, gen: np.random.Generator, pc: _Prepared | 
     )
 
 
-def _draw_truth_propagation(cfg: GenerationConfig, pc: _Prepared, gen: np.random.Generator) -> Truth:
+def _draw_truth_propagation(cfg: GenerationConfig, pc: _Prepared, gen: np.random.Generator,
+                            terrain: rf_terrain.Dem | None = None, reject_early: bool = False) -> Truth:
     """The propagation path of :func:`draw_truth`. Truth-stream draws, in this order:
     receivers (as the legacy path), transmitter position (as the legacy path), then
     ``5 + R`` uniforms (transmitter antenna altitude in [tx_alt_min_m, tx_alt_max_m], its
@@ -344,8 +387,17 @@ def _draw_truth_propagation(cfg: GenerationConfig, pc: _Prepared, gen: np.random
     Rician (rician_k_db), NLOS links Rayleigh and their first arrival comes
     Exp(nlos_excess_delay_mean_s) late (toa_s includes it). Received power = tx_power_dbm
     + tx_antenna_gain_db + rx_antenna_gain_db - polarization_loss_db - path_loss_db +
-    fading, per link (propagation._link_antennas)."""
+    fading, per link (propagation._link_antennas).
+
+    With a terrain set (``terrain``, the :class:`worker.rf.terrain.Dem` of
+    ``cfg.propagation.terrain``): the same draws; the loss is ITM point-to-point over the
+    great-circle profile of each link (delta h, siting and ``tx_alt_min_m`` /
+    ``tx_alt_max_m`` unused), LOS where the profile clears the ray, the transmitter's
+    antenna at DEM + its height above ground, random / hexagonal receivers' at DEM +
+    ``height_agl_m`` (fixed stations keep ``alt_m``, checked by :func:`check_terrain`)."""
     prop = pc.prop
+    if (terrain is None) != (cfg.propagation.terrain is None):
+        check_terrain(cfg, terrain)         # raises, naming what is missing
     lay = cfg.receivers
     lat, lon, alt, ids = _draw_receivers(cfg, pc, gen)
     n_rx = lat.shape[0]
@@ -375,14 +427,35 @@ def _draw_truth_propagation(cfg: GenerationConfig, pc: _Prepared, gen: np.random
     los = np.empty(n_rx, dtype=np.bool_)
     # One kernel call for the whole link budget (WGS 84 ranges, model, LOS, excess delay,
     # fading): an attempt must stay cheap, as most attempts are rejected.
-    propagation._attempt_links(
-        prop.model, cfg.frequency_mhz, tx_lat, tx_lon, tx_alt, tx_h, lat, lon, alt, rx_h,
-        prop.terrain_irregularity_m, prop.surface_refractivity_n, prop.climate, prop.ground_permittivity,
-        prop.ground_conductivity_s_m, prop.polarization, prop.tx_siting, prop.rx_siting,
-        prop.nlos_excess_delay_mean_s, cfg.shadowing_sigma_db, cfg.rician_k_db, cfg.tx_power_dbm,
-        cfg.tx_antenna_gain_dbi, ta.body_loss_db, facing, tilt, tilt_az, ta.xpd_los_db, ta.xpd_nlos_db, *ant,
-        z, phase_u, n_re, n_im, excess_unit, ground, dist, median, loss, los, horizon, excess, p_rx, toa,
-        tx_gain, rx_gain, pol_loss)
+    if terrain is None:
+        propagation._attempt_links(
+            prop.model, cfg.frequency_mhz, tx_lat, tx_lon, tx_alt, tx_h, lat, lon, alt, rx_h,
+            prop.terrain_irregularity_m, prop.surface_refractivity_n, prop.climate, prop.ground_permittivity,
+            prop.ground_conductivity_s_m, prop.polarization, prop.tx_siting, prop.rx_siting,
+            prop.nlos_excess_delay_mean_s, cfg.shadowing_sigma_db, cfg.rician_k_db, cfg.tx_power_dbm,
+            cfg.tx_antenna_gain_dbi, ta.body_loss_db, facing, tilt, tilt_az, ta.xpd_los_db, ta.xpd_nlos_db, *ant,
+            z, phase_u, n_re, n_im, excess_unit, ground, dist, median, loss, los, horizon, excess, p_rx, toa,
+            tx_gain, rx_gain, pol_loss)
+    else:
+        # Terrain set: ITM point-to-point over each link's profile, LOS where the profile
+        # clears the ray; the transmitter stands on the ground (u[0] is drawn but unused),
+        # random / hexagonal receivers too (their alt_m becomes DEM + height_agl_m).
+        # A profile costs far more than an area-mode link: with reject_early, the links are
+        # computed shortest first and the attempt stops (remaining links NaN) as soon as it
+        # cannot reach min_receivers at min_snr_db; check_truth then rejects it for "snr",
+        # exactly as it would the complete attempt.
+        d = terrain
+        floor = np.empty(n_rx)
+        floor[:] = pc.noise_floor_dbm     # one per receiver (a number or per station)
+        tx_alt, _complete = rf_terrain._attempt_links_terrain(
+            d.tiles, d.tile_index, d.samples_per_side, float(d.lat_top), float(d.lon_west), d.spacing_m,
+            lay.mode != "fixed", prop.model, cfg.frequency_mhz, tx_lat, tx_lon, tx_h, lat, lon, alt, rx_h,
+            prop.surface_refractivity_n, prop.climate, prop.ground_permittivity, prop.ground_conductivity_s_m,
+            prop.polarization, prop.nlos_excess_delay_mean_s, cfg.shadowing_sigma_db, cfg.rician_k_db,
+            cfg.tx_power_dbm, cfg.tx_antenna_gain_dbi, ta.body_loss_db, facing, tilt, tilt_az, ta.xpd_los_db,
+            ta.xpd_nlos_db, *ant, z, phase_u, n_re, n_im, excess_unit, floor, cfg.min_snr_db,
+            cfg.min_receivers if reject_early else 0, ground, dist, median, loss, los, horizon,
+            excess, p_rx, toa, tx_gain, rx_gain, pol_loss)
     out[8] = p_rx - pc.noise_floor_dbm
     return Truth(
         rx_lat=lat, rx_lon=lon, rx_alt_m=alt, rx_ids=ids, tx_lat=tx_lat, tx_lon=tx_lon, tx_alt_m=tx_alt,
@@ -454,8 +527,37 @@ def _alloc(n: int, r_max: int) -> dict[str, np.ndarray]:
     return out
 
 
+def check_terrain(cfg: GenerationConfig, terrain: rf_terrain.Dem | None) -> None:
+    """The terrain set a config needs (``propagation.terrain``) is ``terrain``: same name
+    and digest (``propagation.terrain_sha256``), and every fixed station's ground
+    (``alt_m - height_agl_m``) within ``rf_terrain.STATION_GROUND_TOLERANCE_M`` of the DEM.
+    A config without a terrain set takes ``terrain=None``. Raises
+    :class:`worker.rf.terrain.TerrainError` naming the set or the stations."""
+    want = None if cfg.propagation is None else cfg.propagation.terrain
+    if want is None:
+        if terrain is not None:
+            raise rf_terrain.TerrainError(f"the config uses no terrain set, but terrain set {terrain.name!r} was given")
+        return
+    if terrain is None:
+        raise rf_terrain.TerrainError(f"the config uses terrain set {want!r}: load it (worker.terrain) and pass "
+                                      f"terrain=")
+    if not isinstance(terrain, rf_terrain.Dem) or terrain.name != want \
+            or terrain.sha256 != cfg.propagation.terrain_sha256:
+        raise rf_terrain.TerrainError(
+            f"the config uses terrain set {want!r} with sha256 {cfg.propagation.terrain_sha256}, given "
+            f"{getattr(terrain, 'name', terrain)!r} with sha256 {getattr(terrain, 'sha256', None)}")
+    st = cfg.receivers.stations
+    if cfg.receivers.mode == "fixed":
+        errors = rf_terrain.station_ground_errors(terrain, [s.id for s in st], [s.lat for s in st],
+                                                  [s.lon for s in st], [s.alt_m for s in st],
+                                                  [s.height_agl_m for s in st])
+        if errors:
+            raise rf_terrain.TerrainError("; ".join(errors))
+
+
 def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: int, *, want_iq: bool = True,
-                     cancel: Callable[[], bool] | None = None) -> SampleBatch:
+                     cancel: Callable[[], bool] | None = None,
+                     terrain: rf_terrain.Dem | None = None) -> SampleBatch:
     """Generate samples ``first_idx .. first_idx + count - 1`` of dataset ``seed``.
 
     Deterministic per index: any batch containing index ``i`` gives identical values and IQ
@@ -468,10 +570,15 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
     accepted one also synthesizes its sample (milliseconds at the default config, under a
     second at the largest accepted recording). When it returns True,
     :class:`GenerationCancelled` is raised. It never changes any output.
+
+    ``terrain``: the :class:`worker.rf.terrain.Dem` of the config's terrain set
+    (``propagation.terrain``; ``worker.terrain`` loads it), None for every other config
+    (:func:`check_terrain`).
     """
     if first_idx < 0 or count < 0:
         raise ValueError("first_idx and count must be >= 0")
     pc = _prepare(cfg)
+    check_terrain(cfg, terrain)
     n, r_max, n_iq = int(count), pc.r_max, pc.n_iq
     iq = np.zeros((n, r_max, n_iq), dtype=np.complex64) if want_iq else None
     scratch = None if want_iq else np.zeros((r_max, n_iq), dtype=np.complex64)
@@ -490,7 +597,7 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
         for k in range(cfg.max_attempts):
             if cancel is not None and cancel():
                 raise GenerationCancelled(idx, k)
-            t = draw_truth(cfg, rng.stream(seed, idx, k, rng.STREAM_TRUTH), pc)
+            t = draw_truth(cfg, rng.stream(seed, idx, k, rng.STREAM_TRUTH), pc, terrain, reject_early=True)
             reason = check_truth(cfg, t)
             if reason is None:
                 truth = t
@@ -508,7 +615,8 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
             sp.phase_rad, sp.grid_offset, sp.delay_samples, sp.cfo_hz, sp.theta_rad, sp.fir, sp.power_mw,
             pc.noise_full_mw, pc.fs, buf, rng.stream(seed, idx, k, rng.STREAM_NOISE),
         )
-        feat = extract_features(buf[:n_rx], pc.fs, cfg.bandwidth_hz, cfg.min_snr_db)
+        feat = extract_features(buf[:n_rx], pc.fs, cfg.bandwidth_hz, cfg.min_snr_db,
+                                tdoa_estimator=cfg.tdoa_estimator or "coherent")
         _store(per, j, truth, sp, feat)
         num_rx[j] = n_rx
         det = feat.signal_present
@@ -544,7 +652,7 @@ def _store(per: dict[str, np.ndarray], j: int, t: Truth, sp: SignalParams, f) ->
         "freq_offset_hz": f.freq_offset_hz, "bandwidth_hz": f.bandwidth_hz, "tdoa_s": f.tdoa_s,
         "spectral_centroid_hz": f.spectral_centroid_hz, "spectral_rolloff_hz": f.spectral_rolloff_hz,
         "envelope_mean": f.envelope_mean, "envelope_std": f.envelope_std, "papr_db": f.papr_db,
-        "delay_spread_s": f.delay_spread_s, "signal_present": f.signal_present,
+        "delay_spread_s": f.delay_spread_s, "signal_present": f.signal_present, "tdoa_std_s": f.tdoa_std_s,
     }
     if f.ref >= 0:
         vals["true_tdoa_s"] = t.toa_s - t.toa_s[f.ref]

@@ -95,8 +95,8 @@ class PropagationParams:
                 raise ValueError(f"propagation.{name} must be in {'(' if lo_open else '['}{lo}, {hi}], got {v!r}")
             return v
 
-        if p.terrain is not None:
-            raise ValueError(f"propagation.terrain {p.terrain!r}: terrain sets are not available yet (use None)")
+        # p.terrain (a terrain set: ITM point-to-point mode) is not a kernel argument: the
+        # set itself is (worker.rf.terrain.Dem, given to generate_samples)
         return cls(
             model=code("model", MODELS),
             terrain_irregularity_m=number("terrain_irregularity_m", 0.0, 3000.0),
@@ -324,6 +324,27 @@ def _attempt_links(model, freq_mhz, tx_lat, tx_lon, tx_alt_m, tx_height_agl_m, r
     _link_losses(model, freq_mhz, ground_m, slant_m, tx_height_agl_m, rx_height_agl_m, terrain_irregularity_m,
                  surface_refractivity_n, climate, ground_permittivity, ground_conductivity_s_m, polarization,
                  tx_siting, rx_siting, z, shadowing_sigma_db, median_db, loss_db, los, horizon_m)
+    _attempt_budget(tx_lat, tx_lon, rx_lat, rx_lon, polarization, nlos_excess_delay_mean_s, rician_k_db,
+                    tx_power_dbm, tx_gain_dbi, body_loss_db, facing_rad, tilt_rad, tilt_azimuth_rad, xpd_los_db,
+                    xpd_nlos_db, rx_gain_dbi, rx_directional, rx_azimuth_deg, rx_beamwidth_deg,
+                    rx_front_to_back_db, phase_u, n_re, n_im, excess_unit, slant_m, loss_db, los, excess_s,
+                    rx_power_dbm, toa_s, tx_antenna_gain_db, rx_antenna_gain_db, polarization_loss_db)
+
+
+@njit(cache=True)
+def _attempt_budget(tx_lat, tx_lon, rx_lat, rx_lon, polarization, nlos_excess_delay_mean_s, rician_k_db,
+                    tx_power_dbm, tx_gain_dbi, body_loss_db, facing_rad, tilt_rad, tilt_azimuth_rad, xpd_los_db,
+                    xpd_nlos_db, rx_gain_dbi, rx_directional, rx_azimuth_deg, rx_beamwidth_deg,
+                    rx_front_to_back_db, phase_u, n_re, n_im, excess_unit, slant_m, loss_db, los, excess_s,
+                    rx_power_dbm, toa_s, tx_antenna_gain_db, rx_antenna_gain_db, polarization_loss_db):
+    """The link budget of an attempt once its slant ranges, losses and LOS flags are known
+    (shared by _attempt_links and the terrain kernel worker.rf.terrain._attempt_links_terrain;
+    outputs last, shape (R,)): excess delay (0 on LOS links, excess_unit * mean on NLOS
+    ones), antenna gains and polarization loss (_link_antennas; the receivers'
+    polarization is the propagation polarization), received power tx_power + tx gain + rx
+    gain - polarization loss - loss + fading (Rician K for LOS, Rayleigh for NLOS, as
+    link.fading_power) and TOA = slant / c + excess."""
+    n = rx_lat.shape[0]
     k = 10.0 ** (rician_k_db / 10.0)
     spec = math.sqrt(k / (k + 1.0))
     diff = math.sqrt(1.0 / (k + 1.0))

@@ -23,12 +23,13 @@ def synthesize_reference(
     theta_rad: np.ndarray,
     fir: np.ndarray,
     power_mw: np.ndarray,
-    noise_power_full_mw: float,
+    noise_power_full_mw: float | np.ndarray,
     sample_rate_hz: float,
     num_samples: int,
     std_normals: np.ndarray | None,
 ) -> np.ndarray:
-    """Same model as :func:`worker.rf.synth.synthesize`; returns complex64 (R, L).
+    """Same model as :func:`worker.rf.synth.synthesize` (``noise_power_full_mw`` one for
+    all receivers or one per receiver); returns complex64 (R, L).
 
     ``std_normals``: complex array (R, L) of unit-variance-per-component normals (the
     noise before scaling), or None for no noise.
@@ -48,7 +49,7 @@ def synthesize_reference(
         y = sum(fir[r, j] * u[j : j + num_samples] for j in range(fir.shape[1]))
         y = y * np.sqrt(power_mw[r] / np.mean(np.abs(y) ** 2))
         if std_normals is not None:
-            y = y + math.sqrt(noise_power_full_mw / 2) * std_normals[r]
+            y = y + math.sqrt(float(np.broadcast_to(noise_power_full_mw, (n_rx,))[r]) / 2) * std_normals[r]
         out[r] = y
     return out
 

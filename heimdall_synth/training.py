@@ -1,31 +1,39 @@
-"""Reading committed samples for training: :class:`HeimdallDataset` and shared reader helpers.
+"""The training loader: :class:`HeimdallDataset` over the committed samples of a dataset.
 
 ``HeimdallDataset`` is a PyTorch-style *map* dataset (``__len__`` + ``__getitem__``) that
 needs no torch: items are dicts of numpy arrays, which ``torch.utils.data.DataLoader``'s
-default collate turns into tensors. It reads the feature rows of the committed range once
-(at construction, in one snapshot), keeps them as compact numpy arrays, and reads each
-sample's IQ with one ranged GET, verified against the sha256 the database recorded.
+default collate turns into tensors (``pip install 'heimdall-synth[train]'`` for torch). It
+reads the feature rows of the committed range once (at construction, in one snapshot),
+keeps them as compact numpy arrays, and reads each sample's IQ with one ranged GET,
+verified against the sha256 the database recorded (``heimdall_synth.reader``, shared with
+export and plots)::
 
-The helpers here (:func:`committed_range`, :func:`reader_snapshot`, :func:`iter_iq_runs`)
-are shared with ``worker.export`` and ``worker.plots``, so every reader agrees on what
-"committed" means and on how IQ bytes are checked.
+    from heimdall_synth import HeimdallDataset
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import psycopg
 
-from . import db, queries
-from .errors import HeimdallError, InvalidInput, NotFound, translate
-from .storage import ObjectStore, StorageError, decode_sample
+from worker import db
+from worker.errors import HeimdallError
+from worker.storage import ObjectStore, decode_sample
+
+from .reader import (
+    IQIntegrityError,
+    committed_range,
+    find_dataset,
+    read_range,
+    reader_snapshot,
+    store_settings,
+    verify_sample,
+)
 
 # Per-receiver features of ``HeimdallDataset`` items, in column order of ``features``.
 # All are estimated from the IQ (what a real receiver network could measure), never the
@@ -40,141 +48,6 @@ FEATURE_NAMES: tuple[str, ...] = (
 # Rows fetched per round trip when loading feature rows (bounds client memory: a page of
 # Python objects is converted to numpy before the next one is fetched).
 PAGE_ROWS = 5000
-# Most bytes one ranged GET of several samples may fetch (readers hold one run in memory).
-MAX_RUN_BYTES = 64 << 20
-
-
-class IQIntegrityError(HeimdallError):
-    """A sample's IQ is missing from the object store, short, or does not hash to its sha256."""
-
-
-# --------------------------------------------------------------------------- shared helpers
-@contextmanager
-def reader_snapshot(conn: psycopg.Connection) -> Iterator[None]:
-    """One REPEATABLE READ transaction around several reads, so paged reads agree.
-
-    If the caller already has a transaction open, its snapshot is used as is (SET
-    TRANSACTION must be the first statement of a transaction).
-    """
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        yield
-        return
-    with conn.transaction():
-        queries.run(conn, "reader_snapshot")
-        yield
-
-
-def find_dataset(conn: psycopg.Connection, ref: str) -> dict[str, Any]:
-    """The dataset row (``find_dataset`` query) for an id or exact name; NotFound otherwise."""
-    row = queries.one(conn, "find_dataset", ref=str(ref))
-    if row is None:
-        raise NotFound(f"dataset {str(ref)!r} does not exist (give its id or exact name)")
-    return row
-
-
-def committed_range(conn: psycopg.Connection, dataset: Mapping[str, Any],
-                    requested: tuple[int | None, int | None] | None = None) -> tuple[int, int]:
-    """Half-open index range ``[first, stop)`` to read, checked to be fully committed.
-
-    ``requested`` None: the contiguous committed prefix ``[0, ready_prefix)``. Otherwise
-    ``(first, stop)`` with None meaning 0 / ready_prefix; every index in it must have a
-    feature row and (iq_raw) an IQ row, else InvalidInput naming what is missing. An empty
-    dataset is an error too: there is nothing to read.
-    """
-    name = dataset["name"]
-    prefix_row = queries.one(conn, "committed_prefix", dataset_id=dataset["id"])
-    prefix = int(prefix_row["ready_prefix"]) if prefix_row else 0
-    committed = int(prefix_row["feature_rows"]) if prefix_row else 0
-    if requested is None:
-        if prefix == 0:
-            raise InvalidInput(f"dataset {name!r} has no committed samples yet"
-                               + (f" (sample 0 is missing; {committed} samples are committed "
-                                  "further on: give --range)" if committed else ""))
-        first, stop = 0, prefix
-    else:
-        first = 0 if requested[0] is None else int(requested[0])
-        stop = prefix if requested[1] is None else int(requested[1])
-        if requested[1] is None and first >= prefix:
-            raise InvalidInput(f"range {first}: starts at or after the end of the committed prefix "
-                               f"0:{prefix} of {name!r}; give both ends (A:B)")
-        if first < 0 or stop <= first:
-            raise InvalidInput(f"range {first}:{stop} is empty or negative "
-                               f"(want A:B with 0 <= A < B; committed prefix of {name!r} is 0:{prefix})")
-    n = stop - first
-    got = queries.one(conn, "committed_in_range", dataset_id=dataset["id"], first=first, stop=stop)
-    if int(got["features"]) != n:
-        raise InvalidInput(f"range {first}:{stop} of dataset {name!r} is not fully committed: "
-                           f"{got['features']} of {n} samples exist (committed prefix is 0:{prefix})")
-    if dataset["dataset_type"] == "iq_raw" and int(got["with_iq"]) != n:
-        raise InvalidInput(f"{n - int(got['with_iq'])} samples of {first}:{stop} in dataset {name!r} have "
-                           "no IQ row; run `heimdall-synth validate` and repair first")
-    return first, stop
-
-
-def verify_sample(raw: bytes, sha256_hex: str, sample_idx: int, key: str, offset: int,
-                  length: int) -> bytes:
-    """Return ``raw`` if it is ``length`` bytes hashing to ``sha256_hex``; else IQIntegrityError."""
-    if len(raw) != length:
-        raise IQIntegrityError(f"IQ of sample {sample_idx} is truncated: object {key} gave {len(raw)} of "
-                               f"{length} bytes at offset {offset}; run `heimdall-synth validate --deep`")
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != sha256_hex:
-        raise IQIntegrityError(f"IQ of sample {sample_idx} is corrupt: bytes {offset}+{length} of {key} "
-                               f"hash to {digest[:12]}.. but the database recorded {sha256_hex[:12]}..; "
-                               "run `heimdall-synth validate --deep` and repair")
-    return raw
-
-
-def _get(store: ObjectStore, key: str, offset: int, length: int, what: str) -> bytes:
-    try:
-        return store.get(key, offset, length)
-    except StorageError as exc:
-        # NoSuchKey and friends: say which samples are affected, keep the store's reason.
-        raise IQIntegrityError(f"cannot read IQ of {what} from object {key}: {exc}") from exc
-
-
-def iter_iq_runs(store: ObjectStore, rows: Sequence[Mapping[str, Any]],
-                 max_run_bytes: int = MAX_RUN_BYTES) -> Iterator[tuple[Mapping[str, Any], bytes]]:
-    """Yield ``(row, verified bytes)`` per IQ pointer row, in the order given.
-
-    Consecutive rows pointing into the same object are read with ONE ranged GET covering
-    them (a chunk's samples are adjacent byte ranges), so exporting N samples costs about
-    N / chunk_size requests; a run is cut at ``max_run_bytes`` so memory stays bounded with
-    big chunks. Every sample's bytes are checked against its sha256.
-    """
-    i = 0
-    while i < len(rows):
-        j = i
-        key = rows[i]["object_key"]
-        size = int(rows[i]["byte_length"])
-        while (j + 1 < len(rows) and rows[j + 1]["object_key"] == key
-               and size + int(rows[j + 1]["byte_length"]) <= max_run_bytes):
-            j += 1
-            size += int(rows[j]["byte_length"])
-        run = rows[i:j + 1]
-        lo = min(int(r["byte_offset"]) for r in run)
-        hi = max(int(r["byte_offset"]) + int(r["byte_length"]) for r in run)
-        blob = _get(store, key, lo, hi - lo,
-                    f"samples {run[0]['sample_idx']}-{run[-1]['sample_idx']}")
-        for r in run:
-            off, length = int(r["byte_offset"]), int(r["byte_length"])
-            raw = blob[off - lo: off - lo + length]
-            yield r, verify_sample(raw, r["sha256"], int(r["sample_idx"]), key, off, length)
-        i = j + 1
-
-
-def _store_settings(store: ObjectStore | Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """S3 settings to rebuild an ObjectStore in another process (None: from the environment).
-
-    A Minio client cannot be pickled (it holds locks) and must not be shared across fork
-    (the children would share its pooled sockets), so each process builds its own.
-    """
-    if store is None:
-        return None
-    if isinstance(store, Mapping):
-        return {k: store[k] for k in ("endpoint", "access_key", "secret_key", "bucket", "secure")
-                if k in store}
-    return dict(store.settings())
 
 
 # ------------------------------------------------------------------------------ the dataset
@@ -229,10 +102,7 @@ class HeimdallDataset:
             raise ValueError("cache_size must be >= 0")
         own = conn is None
         if own:
-            try:
-                conn = psycopg.connect(db.database_url(database_url), autocommit=True, connect_timeout=10)
-            except psycopg.Error as exc:
-                raise translate(exc) from exc
+            conn = db.Database(database_url).connect()
         try:
             with reader_snapshot(conn):
                 ds = find_dataset(conn, dataset)
@@ -246,8 +116,8 @@ class HeimdallDataset:
         self.dataset_type: str = ds["dataset_type"]
         self.first, self.stop = first, stop
         self.cache_size = cache_size
-        self._settings = _store_settings(store)
-        # The given store is usable as is only in this process (see _store_settings).
+        self._settings = store_settings(store)
+        # The given store is usable as is only in this process (see reader.store_settings).
         self._store: ObjectStore | None = store if isinstance(store, ObjectStore) else None
         self._pid = os.getpid()
         self._cache: OrderedDict[int, bytes] = OrderedDict()
@@ -282,7 +152,7 @@ class HeimdallDataset:
         self.sample_rate_hz: int | None = None
         pos = 0
         for page_first in range(first, stop, PAGE_ROWS):
-            rows = queries.run(conn, "training_rows_page", dataset_id=dataset_id, first=page_first,
+            rows = db.run(conn, "training_rows_page", dataset_id=dataset_id, first=page_first,
                                stop=min(stop, page_first + PAGE_ROWS))
             for r in rows:
                 if int(r["sample_idx"]) != first + pos:
@@ -377,7 +247,7 @@ class HeimdallDataset:
         if k < 0:   # committed_range checked pairing; this means the rows changed since
             raise IQIntegrityError(f"sample {idx} has no IQ row")
         key, off, length = self._keys[k], int(self._iq_offset[i]), int(self._iq_length[i])
-        raw = _get(self._object_store(), key, off, length, f"sample {idx}")
+        raw = read_range(self._object_store(), key, off, length, f"sample {idx}")
         verify_sample(raw, self._iq_sha[i].tobytes().hex(), idx, key, off, length)
         if self.cache_size:
             self._cache[i] = raw
@@ -420,5 +290,4 @@ def _vec(values: Sequence[Any] | None, n: int) -> np.ndarray:
     return out
 
 
-__all__ = ["FEATURE_NAMES", "HeimdallDataset", "IQIntegrityError", "committed_range",
-           "find_dataset", "iter_iq_runs", "reader_snapshot", "verify_sample"]
+__all__ = ["FEATURE_NAMES", "HeimdallDataset", "IQIntegrityError"]
