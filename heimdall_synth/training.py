@@ -23,6 +23,7 @@ import psycopg
 
 from worker import db
 from worker.errors import HeimdallError
+from worker.rows import ESTIMATED_PER_RECEIVER
 from worker.storage import ObjectStore, decode_sample
 
 from .reader import (
@@ -35,15 +36,9 @@ from .reader import (
     verify_sample,
 )
 
-# Per-receiver features of ``HeimdallDataset`` items, in column order of ``features``.
-# All are estimated from the IQ (what a real receiver network could measure), never the
-# ground truth columns (true_*, distance_m, los, ...), so a model cannot peek at the answer.
-# Units: dBm, dB, dBm, Hz, Hz, s, 0/1, Hz, Hz, sqrt(mW), sqrt(mW), dB, s.
-FEATURE_NAMES: tuple[str, ...] = (
-    "rssi_dbm", "snr_db", "noise_floor_dbm", "freq_offset_hz", "bandwidth_hz", "tdoa_s",
-    "signal_present", "spectral_centroid_hz", "spectral_rolloff_hz", "envelope_mean",
-    "envelope_std", "papr_db", "delay_spread_s",
-)
+# Per-receiver features of ``HeimdallDataset`` items, in column order of ``features``:
+# the estimated columns of the one column registry (worker.rows), never the truth.
+FEATURE_NAMES: tuple[str, ...] = ESTIMATED_PER_RECEIVER
 
 # Rows fetched per round trip when loading feature rows (bounds client memory: a page of
 # Python objects is converted to numpy before the next one is fetched).

@@ -43,6 +43,15 @@ NULL_WHEN_NAN = {"tx_height_agl_m", "rx_height_agl_m", "path_loss_median_db", "e
                  "tx_antenna_gain_db", "rx_antenna_gain_db", "polarization_loss_db",
                  # configs without "tdoa_estimator" "joint": NULL, as rows made before 0003
                  "tdoa_std_s"}
+# Per-receiver columns estimated from the IQ (what a real receiver network measures), in
+# the order of HeimdallDataset's feature axis; the ground-truth columns (true_*,
+# distance_m, los, path_loss_*, ...) are not among them, so a model cannot see the answer.
+# Units: dBm, dB, dBm, Hz, Hz, s, 0/1, Hz, Hz, sqrt(mW), sqrt(mW), dB, s.
+ESTIMATED_PER_RECEIVER: tuple[str, ...] = (
+    "rssi_dbm", "snr_db", "noise_floor_dbm", "freq_offset_hz", "bandwidth_hz", "tdoa_s",
+    "signal_present", "spectral_centroid_hz", "spectral_rolloff_hz", "envelope_mean",
+    "envelope_std", "papr_db", "delay_spread_s",
+)
 IQ_COLUMNS: list[tuple[str, str]] = [
     ("dataset_id", "uuid"), ("sample_idx", "int4"), ("object_key", "text"), ("byte_offset", "int8"),
     ("byte_length", "int8"), ("sha256", "text"), ("shape", "int4[]"), ("dtype", "text"),

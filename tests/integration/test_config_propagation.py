@@ -20,7 +20,8 @@ from tests.unit.test_golden_samples import GOLDEN
 from worker import db
 from worker.config import GenerationConfig, default_config_snapshot
 from worker.rf import generate_samples
-from worker.rows import FEATURE_COLUMNS, copy_rows, feature_rows
+from worker.db import copy_rows
+from worker.rows import FEATURE_COLUMNS, feature_rows
 
 DEFAULT_PROPAGATION = {
     "model": "itm", "terrain": None, "terrain_irregularity_m": 90, "surface_refractivity_n": 301,
