@@ -366,24 +366,21 @@ class Worker:
 
     def _upload(self, key: str, send: Callable[[], Any]) -> Any:
         """Run ``send`` (one complete PUT of ``key``, e.g. generate + stream a chunk) with
-        retries: an object-store outage is not the chunk's fault. Backoff 0.5 s doubling to
-        10 s, for ``s3_retry_s`` and not after a stop request; a vanished bucket is
-        recreated. Returns what ``send`` returns."""
-        start, delay = time.monotonic(), 0.5
-        while True:
-            try:
-                return send()
-            except StorageError as exc:
-                if time.monotonic() - start > self.s.s3_retry_s or self.stop_requested:
-                    raise
-                if "NoSuchBucket" in str(exc):      # the store was reset: recreate the bucket
-                    try:
-                        self.store.ensure_bucket()
-                    except StorageError:
-                        pass
-                _log("s3_retry", key=key, error=str(exc), retry_in_s=delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        retries: an object-store outage is not the chunk's fault. The one backoff policy
+        (db.Retry): 0.5 s doubling to 10 s, for ``s3_retry_s`` and not after a stop request;
+        a vanished bucket is recreated. Returns what ``send`` returns."""
+
+        def on_retry(attempt: int, delay: float, exc: BaseException) -> None:
+            if "NoSuchBucket" in str(exc):          # the store was reset: recreate the bucket
+                try:
+                    self.store.ensure_bucket()
+                except StorageError:
+                    pass
+            _log("s3_retry", key=key, error=str(exc), retry_in_s=delay)
+
+        policy = db.Retry(attempts=None, deadline_s=self.s.s3_retry_s, first_delay_s=0.5, max_delay_s=10.0)
+        return policy.call(send, lambda exc: isinstance(exc, StorageError),
+                           should_stop=lambda: self.stop_requested, on_retry=on_retry)
 
     # A stop request (the first SIGTERM/SIGINT) lets the chunk in hand finish when its
     # generation ends within this many seconds; past that, generation stops at its next
