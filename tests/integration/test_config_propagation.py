@@ -19,8 +19,8 @@ from tests.unit.golden_samples import batch_digests, legacy_config
 from tests.unit.test_golden_samples import GOLDEN
 from worker import db
 from worker.config import GenerationConfig, default_config_snapshot
-from worker.rf import generate_samples
 from worker.db import copy_rows
+from worker.rf import generate_samples
 from worker.rows import FEATURE_COLUMNS, feature_rows
 
 DEFAULT_PROPAGATION = {

@@ -17,8 +17,9 @@ from psycopg import errors as pgerr
 
 from tests.unit.golden_samples import legacy_config
 from worker.config import GenerationConfig, default_config_snapshot
+from worker.db import copy_rows
 from worker.rf import generate_samples
-from worker.rows import FEATURE_COLUMNS, copy_rows, feature_rows
+from worker.rows import FEATURE_COLUMNS, feature_rows
 
 
 def normalize(conn, config) -> dict:
