@@ -18,8 +18,15 @@ Two link-budget paths, chosen by the config alone:
   geometry, and an NLOS excess delay on the first arrival (see :func:`draw_truth` and
   docs/propagation.md).
 
-``GENERATOR_VERSION`` is not bumped by the propagation path: it is new behaviour of new
-configs only, and a dataset's version must keep matching the workers that repair it.
+Receiver keys of revision 0003 (issue 12), likewise chosen by the config alone: with
+``noise_environment`` each site's noise floor is its ITU-R P.372 man-made noise plus its
+receiver noise figure (:mod:`worker.rf.noise`, per fixed station), without it one receiver
+noise figure for all; ``tdoa_estimator`` "joint" estimates TDOA with the residual carrier
+offset and a sigma (``tdoa_std_s``), absent or "coherent" is generator 1.0.0's estimator.
+
+``GENERATOR_VERSION`` is not bumped by the propagation path nor by these keys: they are new
+behaviour of new configs only, and a dataset's version must keep matching the workers that
+repair it.
 """
 
 from __future__ import annotations
