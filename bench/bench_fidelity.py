@@ -69,7 +69,9 @@ def default_config(from_db: bool) -> dict:
 
 def revision_0002(cfg: dict) -> dict:
     """The default config as revision 0002 normalized it: without the receiver keys of 0003."""
-    out = {k: v for k, v in cfg.items() if k not in ("noise_environment", "tdoa_estimator")}
+    out = {k: v for k, v in cfg.items()
+           if k not in ("noise_environment", "tdoa_estimator", "tx_freq_error_ppm", "rx_lo_error_ppm")}
+    out["freq_offset_max_hz"] = 500      # 0002's default (0003: an extra offset, 0 by default)
     rx = dict(out["receivers"])
     if "stations" in rx:
         rx["stations"] = [{k: v for k, v in s.items() if k not in ("noise_environment", "noise_figure_db")}
@@ -288,7 +290,10 @@ def report(rows: list[dict], sp: dict | None, args, elapsed: float) -> str:
     w("## Carrier offset (CFO)\n")
     w("Joint: a receiver whose pair with the reference was searched (weaker side below 12 dB) and whose TDOA is "
       "trusted takes its own estimate plus the refined residual offset against the reference; coherent: each "
-      "receiver's own estimate (Kay's phase-difference estimator), as generator 1.0.0.\n")
+      "receiver's own estimate (Kay's phase-difference estimator), as generator 1.0.0. The truth "
+      "`true_freq_offset_hz` of configs with the oscillator keys is the transmitter's carrier error "
+      "(`true_tx_freq_offset_hz`, shared by every receiver) plus the receiver's LO error; each receiver "
+      "estimates that sum (an unmodulated carrier at high SNR: within 0.5 Hz, `tests/unit/test_rf_receivers.py`).\n")
     w("| true SNR | links | joint bias Hz | joint RMS Hz | joint gross | coherent bias Hz | coherent RMS Hz | "
       "coherent gross |")
     w("|---|---|---|---|---|---|---|---|")

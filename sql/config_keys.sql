@@ -23,7 +23,7 @@ VALUES
     ('shadowing_sigma_db',     'number',  '6',      0,       20,       false, 'dB',   'Log-normal shadowing standard deviation (free-space path loss; ITM draws its own location variability)'),
     ('los_probability',        'number',  '0.5',    0,       1,        false, NULL,   'Probability of a LOS link (Rician) vs NLOS (Rayleigh); only configs without "propagation" (there LOS comes from the geometry)'),
     ('rician_k_db',            'number',  '6',      -10,     30,       false, 'dB',   'Rician K-factor of LOS links'),
-    ('freq_offset_max_hz',     'number',  '500',    0,       100000,   false, 'Hz',   'Carrier offset drawn uniformly in +/- this, per receiver'),
+    ('freq_offset_max_hz',     'number',  '0',      0,       100000,   false, 'Hz',   'Extra carrier offset per receiver, uniform in +/- this (on top of tx_freq_error_ppm and rx_lo_error_ppm; configs stored without them: the whole offset)'),
     ('fm_deviation_hz',        'number',  '2500',   0,       1000000,  false, 'Hz',   'Peak FM deviation'),
     ('multipath_max_taps',     'integer', '3',      0,       8,        false, NULL,   'Extra multipath taps per receiver (0..this)'),
     ('multipath_max_delay_us', 'number',  '5',      0,       1000,     false, 'us',   'Largest multipath excess delay'),
@@ -77,3 +77,22 @@ VALUES
         'ITU-R P.372 man-made noise at the receivers (a fixed station may override it): city, residential, rural, quiet_rural, or none (receiver noise figure only); combined with noise_figure_db; 0.3 .. 250 MHz'),
     ('tdoa_estimator',         'string',  '"joint"', NULL,   NULL,     false, NULL,
         'TDOA estimator: joint (delay and residual carrier offset estimated together; tdoa_std_s; untrusted TDOAs NaN) or coherent (generator 1.0.0: no tdoa_std_s)');
+
+-- Oscillators (issue 12 item 2, revision 0003). A stored config without them keeps one
+-- independent offset per receiver (freq_offset_max_hz, 500 Hz by default before 0003);
+-- these rows only give NEW configs their defaults.
+INSERT INTO heimdall.config_keys
+    (key, value_type, default_value, min_value, max_value, min_exclusive, unit, description)
+VALUES
+    ('tx_freq_error_ppm',      'number',  '1',      0,       100,      false, 'ppm',  'Transmitter carrier error, uniform in +/- this (ppm of frequency_mhz), shared by every receiver'),
+    ('rx_lo_error_ppm',        'number',  '0.5',    0,       100,      false, 'ppm',  'Receiver local oscillator error, uniform in +/- this (ppm of frequency_mhz), per receiver');
+
+-- Stable splits (issue 13 item 3, revision 0003): the fractions of train / val / test fixed
+-- at creation; heimdall.split_of assigns each sample from (seed, sample_idx). A stored config
+-- without this key (made before revision 0003) uses 0.8 / 0.1 / 0.1 (split_of's NULL case),
+-- whatever this row's default becomes later.
+INSERT INTO heimdall.config_keys
+    (key, value_type, default_value, min_value, max_value, min_exclusive, unit, description)
+VALUES
+    ('splits',                 'object',  '{"train": 0.8, "val": 0.1, "test": 0.1}', NULL, NULL, false, NULL,
+        'Fractions of the train / val / test splits (each >= 0, sum 1; names left out get 0); a sample''s split comes from a hash of (seed, sample_idx) and never changes when the dataset grows (heimdall.split_of)');

@@ -6,7 +6,7 @@
 --                     work_in_flight). Rows reach the sample tables only through
 --                     complete_chunk, which checks they lie in the chunk the worker claimed.
 --   heimdall_admin  - reader + worker + the admin API (create/expand/pause/resume/abandon/
---                     retry/delete, validate, repair, gc bookkeeping); may rename a dataset,
+--                     retry/delete, validate, repair, gc bookkeeping, baseline runs); may rename a dataset,
 --                     set num_samples to the true count, delete sample rows.
 --   PUBLIC          - nothing. Internal functions (create_request, enqueue_chunks,
 --                     lock_claimed_chunk, prepare_staging, queue_*, integer_arg,
@@ -55,6 +55,9 @@ GRANT EXECUTE ON FUNCTION heimdall.normalize_config(jsonb), heimdall.stuck_after
 -- terrain sets (issue 11): a worker loads the set its config names; anyone may list them
 GRANT EXECUTE ON FUNCTION heimdall.terrain_set(text) TO heimdall_reader, heimdall_worker;
 GRANT EXECUTE ON FUNCTION heimdall.list_terrain_sets() TO heimdall_reader;
+-- stable splits (issue 13): whoever reads the samples may ask for their split
+GRANT EXECUTE ON FUNCTION heimdall.split_of(bigint, integer, jsonb), heimdall.sample_split(uuid, integer)
+    TO heimdall_reader;
 
 -- worker
 GRANT EXECUTE ON FUNCTION
@@ -88,5 +91,10 @@ GRANT EXECUTE ON FUNCTION
     heimdall.mark_gc_done(uuid),
     heimdall.register_terrain_set(text, jsonb)
 TO heimdall_admin;
+-- baseline runs (issue 13): recording a run writes the run history, like validate_dataset
+-- writes the health report: admin. Anyone who reads the data (reader) can compute the
+-- baseline (`heimdall-synth baseline --no-store`) and read the recorded runs (SELECT on
+-- heimdall.baseline_runs, granted with every table above).
+GRANT EXECUTE ON FUNCTION heimdall.record_baseline_run(uuid, numeric, numeric, text, jsonb) TO heimdall_admin;
 GRANT UPDATE (num_samples, name) ON heimdall.synthetic_datasets TO heimdall_admin;
 GRANT DELETE ON heimdall.measurement_features, heimdall.synthetic_iq_samples TO heimdall_admin;

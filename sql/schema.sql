@@ -159,6 +159,10 @@ CREATE TABLE heimdall.measurement_features (
     -- receivers' SNRs, the signal spectrum and the duration; 0 for the reference, NULL
     -- where tdoa_s is NaN. NULL for samples of configs without "tdoa_estimator" "joint".
     tdoa_std_s              real[],
+    -- the transmitter's carrier offset (Hz; revision 0003, issue 12), shared by every
+    -- receiver: true_freq_offset_hz = it + each receiver's local oscillator error (+ the
+    -- extra freq_offset_max_hz draw). NULL for samples of configs without "tx_freq_error_ppm".
+    true_tx_freq_offset_hz  real,
     PRIMARY KEY (dataset_id, sample_idx),
     CONSTRAINT receiver_arrays_match CHECK (
         cardinality(receiver_ids) = num_receivers
@@ -341,3 +345,31 @@ CREATE TABLE heimdall.terrain_tiles (
 
 COMMENT ON TABLE heimdall.terrain_sets IS
     'Terrain sets (SRTM tiles) for ITM point-to-point mode. Private: heimdall.register_terrain_set / terrain_set / list_terrain_sets.';
+
+------------------------------------------------------------------------------------------
+-- Baseline runs (revision 0003, issue 13): classical TDOA multilateration scored per run
+------------------------------------------------------------------------------------------
+
+-- One row per `heimdall-synth baseline` run: which samples (first_idx..last_idx, inclusive,
+-- all committed when recorded), the dataset's generator version and the solver's version,
+-- and the figures (fraction solved, counts per status, CEP50 / CEP90 / RMSE overall, by
+-- GDOP bin and by receivers used; heimdall_synth/baseline_run.py). Written only through
+-- heimdall.record_baseline_run (admin); readers SELECT it (the latest run per dataset is
+-- what the dataset card quotes). Rows go with their dataset.
+CREATE TABLE heimdall.baseline_runs (
+    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    dataset_id          uuid NOT NULL REFERENCES heimdall.synthetic_datasets (id) ON DELETE CASCADE,
+    first_idx           integer NOT NULL CHECK (first_idx >= 0),
+    last_idx            integer NOT NULL,
+    generator_version   text,               -- the dataset's (NULL: rows not written by a worker)
+    solver_version      text NOT NULL CHECK (length(solver_version) BETWEEN 1 AND 100),
+    figures             jsonb NOT NULL CHECK (jsonb_typeof(figures) = 'object'),
+    created_by          text NOT NULL DEFAULT session_user,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    CHECK (last_idx >= first_idx)
+);
+
+CREATE INDEX baseline_runs_dataset_idx ON heimdall.baseline_runs (dataset_id, created_at, id);
+
+COMMENT ON TABLE heimdall.baseline_runs IS
+    'Baseline localization runs and their figures. Written by heimdall.record_baseline_run only.';

@@ -115,3 +115,16 @@ SELECT r.id AS request_id,
 
 COMMENT ON VIEW heimdall.request_progress IS
     'Per request: chunks done/total by state, samples done, samples/s and ETA.';
+
+-- Per committed sample: its stable split (issue 13), heimdall.split_of with the dataset's
+-- seed and stored fractions. E.g. the split sizes of a dataset:
+--   SELECT split, count(*) FROM heimdall.sample_splits WHERE dataset_id = '...' GROUP BY split;
+CREATE VIEW heimdall.sample_splits AS
+SELECT f.dataset_id,
+       f.sample_idx,
+       heimdall.split_of(d.seed, f.sample_idx, d.config -> 'splits') AS split
+  FROM heimdall.measurement_features f
+  JOIN heimdall.synthetic_datasets d ON d.id = f.dataset_id;
+
+COMMENT ON VIEW heimdall.sample_splits IS
+    'Per committed sample: its stable split (train/val/test), from heimdall.split_of.';

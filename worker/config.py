@@ -202,6 +202,12 @@ class GenerationConfig:
     # absent = the coherent estimator of generator 1.0.0 (no tdoa_std_s).
     noise_environment: str | None = None
     tdoa_estimator: str | None = None
+    # Revision 0003 (issue 12 item 2), None in a config stored before them: the carrier
+    # offset is then one independent uniform draw per receiver (freq_offset_max_hz), as
+    # generator 1.0.0 drew it; with them, a transmitter error shared by every receiver plus
+    # each receiver's LO error (ppm of the carrier) plus the freq_offset_max_hz draw.
+    tx_freq_error_ppm: float | None = None
+    rx_lo_error_ppm: float | None = None
 
     @property
     def num_iq_samples(self) -> int:
@@ -272,7 +278,7 @@ class GenerationConfig:
                 name: cfg[name]
                 for name in cls.__dataclass_fields__
                 if name not in ("receivers", "signal_mix") and name not in _PROPAGATION_FIELDS
-                and name not in _RECEIVER_MODEL_FIELDS
+                and name not in _RECEIVER_MODEL_FIELDS and name not in _OSCILLATOR_FIELDS
             }
             extra: dict[str, Any] = {}
             if with_prop:
@@ -283,6 +289,9 @@ class GenerationConfig:
             for name in _RECEIVER_MODEL_FIELDS:
                 if name in cfg:
                     extra[name] = str(cfg[name])
+            for name in _OSCILLATOR_FIELDS:
+                if name in cfg:
+                    extra[name] = float(cfg[name])
             mix = tuple(sorted((str(k), float(v)) for k, v in cfg["signal_mix"].items()))
         except KeyError as exc:  # pragma: no cover - schema/code version mismatch
             raise ConfigError(f"normalized config lacks key {exc.args[0]!r}") from exc
@@ -301,3 +310,5 @@ class GenerationConfig:
 _PROPAGATION_FIELDS = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna")
 # Revision 0003 (issue 12): string keys read only when present (see GenerationConfig).
 _RECEIVER_MODEL_FIELDS = ("noise_environment", "tdoa_estimator")
+# Revision 0003 (issue 12 item 2): numeric keys read only when present (see GenerationConfig).
+_OSCILLATOR_FIELDS = ("tx_freq_error_ppm", "rx_lo_error_ppm")

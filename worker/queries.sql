@@ -209,3 +209,80 @@ SELECT heimdall.register_terrain_set(%(name)s, %(tiles)s) AS terrain_set;
 SELECT name, resolution_arcsec, num_tiles, lat_min, lat_max, lon_min, lon_max, bytes, sha256, datasets,
        created_by, created_at
   FROM heimdall.list_terrain_sets();
+
+-- baseline (heimdall_synth/baseline_run.py) and dataset card (heimdall_synth/card.py)
+
+-- name: baseline_rows_page
+-- What the baseline localizer reads: the estimated TDOAs with their sigmas (NULL for
+-- configs without the joint estimator), which receivers heard the transmitter, the
+-- receivers' positions; the truth (tx_lat, tx_lon) and gdop only to score.
+SELECT sample_idx, tx_lat, tx_lon, gdop, num_receivers, receiver_ids, rx_lat, rx_lon, rx_alt_m,
+       tdoa_s, signal_present, tdoa_std_s
+  FROM heimdall.measurement_features
+ WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+ ORDER BY sample_idx;
+
+-- name: record_baseline_run
+SELECT heimdall.record_baseline_run(%(dataset_id)s, %(first_idx)s, %(last_idx)s, %(solver_version)s,
+                                    %(figures)s) AS run_id;
+
+-- name: baseline_run
+SELECT id AS run_id, dataset_id, first_idx, last_idx, generator_version, solver_version, figures,
+       created_by, created_at
+  FROM heimdall.baseline_runs WHERE id = %(run_id)s;
+
+-- name: latest_baseline_run
+-- The newest recorded run of a dataset (None if there is none).
+SELECT id AS run_id, dataset_id, first_idx, last_idx, generator_version, solver_version, figures,
+       created_by, created_at
+  FROM heimdall.baseline_runs WHERE dataset_id = %(dataset_id)s
+ ORDER BY created_at DESC, id DESC LIMIT 1;
+
+-- name: card_sample_stats
+-- Summary of the samples [first, stop) for the dataset card.
+SELECT count(*) AS samples,
+       avg(num_receivers)::float8 AS receivers_mean,
+       avg(num_receivers_detected)::float8 AS detected_mean,
+       sum(num_receivers_detected)::float8 / nullif(sum(num_receivers), 0) AS detected_fraction,
+       avg(attempts)::float8 AS attempts_mean,
+       percentile_cont(ARRAY[0.1, 0.5, 0.9]) WITHIN GROUP (ORDER BY mean_snr_db)
+           FILTER (WHERE mean_snr_db = mean_snr_db) AS mean_snr_db_q,
+       percentile_cont(ARRAY[0.1, 0.5, 0.9]) WITHIN GROUP (ORDER BY gdop)
+           FILTER (WHERE gdop < 'Infinity') AS gdop_q,
+       min(frequency_hz) AS frequency_min_hz, max(frequency_hz) AS frequency_max_hz,
+       min(sample_idx) AS first_idx, max(sample_idx) AS last_idx
+  FROM heimdall.measurement_features
+ WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s;
+
+-- name: card_detected_histogram
+SELECT num_receivers_detected AS detected, count(*) AS samples
+  FROM heimdall.measurement_features
+ WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+ GROUP BY 1 ORDER BY 1;
+
+-- name: card_gdop_bins
+-- Samples per GDOP bin; bin k lies between edges[k-1] and edges[k] (0: below edges[1]).
+SELECT width_bucket(gdop, %(edges)s::float8[]) AS bin, count(*) AS samples,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY mean_snr_db) FILTER (WHERE mean_snr_db = mean_snr_db)
+           AS median_mean_snr_db
+  FROM heimdall.measurement_features
+ WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+ GROUP BY 1 ORDER BY 1;
+
+-- name: card_signal_kinds
+SELECT signal_kind, count(*) AS samples
+  FROM heimdall.measurement_features
+ WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+ GROUP BY 1 ORDER BY 2 DESC, 1;
+
+-- name: card_receivers
+-- Per receiver id: samples it is in, how often it heard the transmitter, its median SNR
+-- when it did (at most max_rows + 1 ids: the card omits the table beyond max_rows).
+SELECT r.receiver_id, count(*) AS samples, avg(r.present::int)::float8 AS detected_fraction,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY r.snr_db) FILTER (WHERE r.present AND r.snr_db = r.snr_db)
+           AS median_snr_db
+  FROM heimdall.measurement_features f,
+       unnest(f.receiver_ids, f.snr_db, f.signal_present) AS r(receiver_id, snr_db, present)
+ WHERE f.dataset_id = %(dataset_id)s AND f.sample_idx >= %(first)s AND f.sample_idx < %(stop)s
+ GROUP BY r.receiver_id ORDER BY r.receiver_id
+ LIMIT %(max_rows)s + 1;

@@ -34,15 +34,19 @@ FEATURE_COLUMNS: list[tuple[str, str]] = [
     ("polarization_loss_db", "float4[]"),
     # revision 0003 (issue 12), appended at the end: sigma of tdoa_s (joint estimator)
     ("tdoa_std_s", "float4[]"),
+    # revision 0003 (issue 12 item 2): the transmitter's carrier offset (oscillator configs)
+    ("true_tx_freq_offset_hz", "float4"),
 ]
 SCALAR_FLOATS = {"tx_lat", "tx_lon", "tx_alt_m", "tx_power_dbm", "frequency_hz", "gdop", "mean_snr_db",
-                 "tx_height_agl_m"}
+                 "tx_height_agl_m", "true_tx_freq_offset_hz"}
 # Written as NULL when a sample has no value (all NaN): samples of configs without
 # "propagation" (the legacy path) keep NULL there, as rows made before revision 0002.
 NULL_WHEN_NAN = {"tx_height_agl_m", "rx_height_agl_m", "path_loss_median_db", "excess_delay_s",
                  "tx_antenna_gain_db", "rx_antenna_gain_db", "polarization_loss_db",
                  # configs without "tdoa_estimator" "joint": NULL, as rows made before 0003
-                 "tdoa_std_s"}
+                 "tdoa_std_s",
+                 # configs without "tx_freq_error_ppm": NULL, as rows made before 0003
+                 "true_tx_freq_offset_hz"}
 # Per-receiver columns estimated from the IQ (what a real receiver network measures), in
 # the order of HeimdallDataset's feature axis; the ground-truth columns (true_*,
 # distance_m, los, path_loss_*, ...) are not among them, so a model cannot see the answer.

@@ -37,3 +37,17 @@ ALTER TABLE heimdall.config_keys
     DROP CONSTRAINT config_keys_value_type_check,
     ADD CONSTRAINT config_keys_value_type_check
         CHECK (value_type IN ('number', 'integer', 'object', 'string_or_null'));
+-- Baseline runs (issue 13): the table and its recorded runs are dropped (lost).
+DROP TABLE heimdall.baseline_runs;
+-- Oscillators (issue 12 item 2): true_tx_freq_offset_hz is dropped (lost); the keys go and
+-- freq_offset_max_hz is again the whole per-receiver offset (default 500). Datasets created
+-- with the keys are not to be expanded or repaired after a downgrade.
+ALTER TABLE heimdall.measurement_features
+    DROP COLUMN true_tx_freq_offset_hz;
+DELETE FROM heimdall.config_keys WHERE key IN ('tx_freq_error_ppm', 'rx_lo_error_ppm');
+UPDATE heimdall.config_keys
+   SET default_value = '500', description = 'Carrier offset drawn uniformly in +/- this, per receiver'
+ WHERE key = 'freq_offset_max_hz';
+-- Stable splits (issue 13 item 3): the key goes; configs stored with it keep it (unused by
+-- 0002's code, which has no splits).
+DELETE FROM heimdall.config_keys WHERE key = 'splits';

@@ -103,3 +103,53 @@ UPDATE heimdall.config_keys SET description = 'Receiver noise figure (every rece
 UPDATE heimdall.config_keys
    SET description = 'Receiver layout: {"mode":"fixed","stations":[{id,name,lat,lon,alt_m,height_agl_m,antenna,noise_figure_db,noise_environment}]} or {"mode":"random"|"hexagonal","count_min","count_max","area":{lat_min,lat_max,lon_min,lon_max},"alt_m","height_agl_m","antenna"}; antenna {"pattern":"omni"|"directional","gain_dbi","azimuth_deg","beamwidth_deg","front_to_back_db"}'
  WHERE key = 'receivers';
+
+-- Baseline runs (issue 13): a new table, as at the end of sql/schema.sql.
+-- One row per `heimdall-synth baseline` run: which samples (first_idx..last_idx, inclusive,
+-- all committed when recorded), the dataset's generator version and the solver's version,
+-- and the figures (fraction solved, counts per status, CEP50 / CEP90 / RMSE overall, by
+-- GDOP bin and by receivers used; heimdall_synth/baseline_run.py). Written only through
+-- heimdall.record_baseline_run (admin); readers SELECT it (the latest run per dataset is
+-- what the dataset card quotes). Rows go with their dataset.
+CREATE TABLE heimdall.baseline_runs (
+    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    dataset_id          uuid NOT NULL REFERENCES heimdall.synthetic_datasets (id) ON DELETE CASCADE,
+    first_idx           integer NOT NULL CHECK (first_idx >= 0),
+    last_idx            integer NOT NULL,
+    generator_version   text,               -- the dataset's (NULL: rows not written by a worker)
+    solver_version      text NOT NULL CHECK (length(solver_version) BETWEEN 1 AND 100),
+    figures             jsonb NOT NULL CHECK (jsonb_typeof(figures) = 'object'),
+    created_by          text NOT NULL DEFAULT session_user,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    CHECK (last_idx >= first_idx)
+);
+
+CREATE INDEX baseline_runs_dataset_idx ON heimdall.baseline_runs (dataset_id, created_at, id);
+
+COMMENT ON TABLE heimdall.baseline_runs IS
+    'Baseline localization runs and their figures. Written by heimdall.record_baseline_run only.';
+
+-- Oscillators (issue 12 item 2): the transmitter's carrier offset (Hz, shared by every
+-- receiver; true_freq_offset_hz = it + each receiver's LO error), appended at the end as in
+-- sql/schema.sql; existing rows keep NULL (their configs have no "tx_freq_error_ppm" and
+-- keep one independent offset per receiver, bit for bit). New keys (defaults for NEW
+-- configs only); freq_offset_max_hz becomes an extra offset, 0 by default for new configs.
+ALTER TABLE heimdall.measurement_features
+    ADD COLUMN true_tx_freq_offset_hz real;
+INSERT INTO heimdall.config_keys
+    (key, value_type, default_value, min_value, max_value, min_exclusive, unit, description)
+VALUES
+    ('tx_freq_error_ppm',      'number',  '1',      0,       100,      false, 'ppm',  'Transmitter carrier error, uniform in +/- this (ppm of frequency_mhz), shared by every receiver'),
+    ('rx_lo_error_ppm',        'number',  '0.5',    0,       100,      false, 'ppm',  'Receiver local oscillator error, uniform in +/- this (ppm of frequency_mhz), per receiver');
+UPDATE heimdall.config_keys
+   SET default_value = '0',
+       description = 'Extra carrier offset per receiver, uniform in +/- this (on top of tx_freq_error_ppm and rx_lo_error_ppm; configs stored without them: the whole offset)'
+ WHERE key = 'freq_offset_max_hz';
+
+-- Stable splits (issue 13 item 3): a new config key (as at the end of sql/config_keys.sql).
+-- Datasets stored without it keep 0.8 / 0.1 / 0.1 (heimdall.split_of's NULL case).
+INSERT INTO heimdall.config_keys
+    (key, value_type, default_value, min_value, max_value, min_exclusive, unit, description)
+VALUES
+    ('splits',                 'object',  '{"train": 0.8, "val": 0.1, "test": 0.1}', NULL, NULL, false, NULL,
+        'Fractions of the train / val / test splits (each >= 0, sum 1; names left out get 0); a sample''s split comes from a hash of (seed, sample_idx) and never changes when the dataset grows (heimdall.split_of)');

@@ -3,6 +3,9 @@
 rx_antenna_gain_db, polarization_loss_db) and the config keys propagation,
 tx_height_agl_min_m, tx_height_agl_max_m, tx_antenna. Stored configs are never rewritten:
 a dataset without a "propagation" key keeps generating free-space samples bit-identically.
+Receivers (issue 12): config value type 'string', the keys noise_environment and
+tdoa_estimator (per-station noise_figure_db / noise_environment) and the column tdoa_std_s;
+a config without them keeps one noise figure and the coherent TDOA estimator.
 
 Revision ID: 0003
 Revises: 0002

@@ -1122,6 +1122,18 @@ COMMENT ON FUNCTION heimdall.mark_gc_done(uuid) IS
 --   "none" (network-wide for random / hexagonal layouts, any station's for fixed ones)
 --   needs frequency_mhz in P.372's 0.3 .. 250 MHz. A stored config without these keys keeps
 --   one receiver noise figure for all sites and the coherent TDOA estimator.
+-- Oscillators (revision 0003, issue 12): "tx_freq_error_ppm" (the transmitter's carrier
+--   error, shared by all receivers) and "rx_lo_error_ppm" (each receiver's local oscillator)
+--   are ppm of frequency_mhz; with freq_offset_max_hz (an extra per-receiver offset, Hz) the
+--   largest offset must leave the FM signal inside the channel: 2 x ((tx_freq_error_ppm +
+--   rx_lo_error_ppm) x frequency_mhz + freq_offset_max_hz) + 2 x (fm_deviation_hz + 3000)
+--   <= bandwidth_hz (Carson's bandwidth, 3000 Hz the messages' audio band), bandwidth_hz <=
+--   sample_rate_hz / 2. A stored config without them keeps one independent offset per
+--   receiver (freq_offset_max_hz) and is never re-normalized, so never checked so.
+-- Splits (revision 0003, issue 13): "splits" is an object of fractions named train, val
+--   and/or test (names left out get 0), each a number >= 0 and <= 1, summing to 1 within
+--   1e-9; the result always holds all three. heimdall.split_of assigns samples from them.
+--   A stored config without "splits" (made before 0003) uses 0.8 / 0.1 / 0.1.
 -- Errors: 22023 invalid_parameter_value, message naming the offending key(s) and the
 --   limit, for an unknown key, a wrong type, a value out of range, a number a float64
 --   cannot keep, a cap above exceeded or an inconsistent combination.
@@ -1162,6 +1174,8 @@ DECLARE
     lon_hi      float8;
     dlat        float8;
     dlon        float8;
+    max_off     numeric;
+    carson      numeric;
 BEGIN
     config := coalesce(config, '{}');
     IF jsonb_typeof(config) <> 'object' THEN
@@ -1282,6 +1296,34 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     result := jsonb_set(result, '{signal_mix}', mix);
+
+    -- splits (revision 0003, issue 13): fractions of train / val / test, fixed at creation
+    -- (heimdall.split_of). A given object replaces the default; names it omits get 0.
+    v := result -> 'splits';
+    SELECT string_agg(format('"%s"', key), ', ' ORDER BY key) INTO unknown
+      FROM jsonb_object_keys(v) key WHERE key NOT IN ('train', 'val', 'test');
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'config key "splits": unknown split(s) %', unknown
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'splits: train, val, test';
+    END IF;
+    FOR mix_key IN SELECT jsonb_object_keys(v) LOOP
+        IF jsonb_typeof(v -> mix_key) <> 'number' OR (v ->> mix_key)::numeric < 0
+           OR (v ->> mix_key)::numeric > 1 THEN
+            RAISE EXCEPTION 'config key "splits": fraction of "%" must be a number >= 0 and <= 1, got %',
+                    mix_key, left((v -> mix_key)::text, 100)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    v := jsonb_build_object('train', coalesce((v ->> 'train')::numeric, 0),
+                            'val', coalesce((v ->> 'val')::numeric, 0),
+                            'test', coalesce((v ->> 'test')::numeric, 0));
+    IF abs((v ->> 'train')::numeric + (v ->> 'val')::numeric + (v ->> 'test')::numeric - 1) > 1e-9 THEN
+        RAISE EXCEPTION 'config key "splits": fractions must sum to 1 (within 1e-9), got train % + val % + test % = %',
+                v ->> 'train', v ->> 'val', v ->> 'test',
+                (v ->> 'train')::numeric + (v ->> 'val')::numeric + (v ->> 'test')::numeric
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    result := jsonb_set(result, '{splits}', v);
 
     -- receivers
     v := result -> 'receivers';
@@ -1690,6 +1732,23 @@ BEGIN
         RAISE EXCEPTION 'config key "min_receivers": % exceeds the % receivers of the layout', result ->> 'min_receivers', rx_max
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Oscillators (revision 0003, issue 12): the largest carrier offset a receiver can see
+    -- (transmitter + its local oscillator, ppm of the carrier, + freq_offset_max_hz) plus
+    -- half the Carson bandwidth 2 (fm_deviation_hz + 3000 Hz of audio) must stay inside
+    -- the channel (|f| <= bandwidth_hz / 2, itself <= sample_rate_hz / 2, checked above).
+    -- A config stored without these keys is never re-normalized.
+    max_off := ((result ->> 'tx_freq_error_ppm')::numeric + (result ->> 'rx_lo_error_ppm')::numeric)
+               * (result ->> 'frequency_mhz')::numeric + (result ->> 'freq_offset_max_hz')::numeric;
+    carson := 2 * ((result ->> 'fm_deviation_hz')::numeric + 3000);
+    IF 2 * max_off + carson > (result ->> 'bandwidth_hz')::numeric THEN
+        RAISE EXCEPTION 'config keys "tx_freq_error_ppm", "rx_lo_error_ppm", "freq_offset_max_hz", "fm_deviation_hz", "bandwidth_hz": the signal does not fit the channel: largest carrier offset (% + %) ppm x % MHz + % Hz = % Hz, plus half the Carson bandwidth 2 x (fm_deviation_hz % + 3000 Hz audio) / 2 = % Hz, exceeds bandwidth_hz / 2 = % Hz',
+                result ->> 'tx_freq_error_ppm', result ->> 'rx_lo_error_ppm', result ->> 'frequency_mhz',
+                result ->> 'freq_offset_max_hz', round(max_off, 1), result ->> 'fm_deviation_hz', carson / 2,
+                (result ->> 'bandwidth_hz')::numeric / 2
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('largest offset allowed: %s Hz; lower tx_freq_error_ppm / rx_lo_error_ppm / freq_offset_max_hz or fm_deviation_hz, or raise bandwidth_hz (<= sample_rate_hz / 2)',
+                                greatest(round(((result ->> 'bandwidth_hz')::numeric - carson) / 2, 1), 0));
+    END IF;
     RETURN result;
 END;
 $$;
@@ -1830,6 +1889,83 @@ AS $$ SELECT 'heimdall_chunks'::text $$;
 
 COMMENT ON FUNCTION heimdall.queue_name() IS
     'Internal: the pgmq queue of chunk messages (single home of its name).';
+
+
+-- >>> sql/functions/record_baseline_run.sql
+-- heimdall.record_baseline_run(dataset_id uuid, first_idx numeric, last_idx numeric,
+--                              solver_version text, figures jsonb) -> bigint
+--
+-- Purpose: record one run of the classical baseline localizer (`heimdall-synth baseline`,
+--   issue 13) over samples first_idx..last_idx of a dataset: the figures it reached (the
+--   number a localization model must beat), with the dataset's generator version (taken
+--   from the dataset, not from the caller) and the solver's version. The dataset card
+--   quotes the latest run.
+-- Parameters: dataset_id; first_idx, last_idx - inclusive sample indices, whole numbers,
+--   0 <= first_idx <= last_idx <= 2147483646, every index of which has a feature row (the
+--   run scored committed samples only); solver_version - 1 to 100 characters without
+--   control characters (heimdall_synth.baseline.SOLVER_VERSION); figures - a JSON object of
+--   at most 1 MB (heimdall_synth.baseline.summarize: fraction_solved, status counts,
+--   overall / by_gdop / by_receivers CEP50, CEP90, RMSE in metres, plus the run's settings).
+-- Returns: the new run's id (heimdall.baseline_runs.id).
+-- Errors: P0002 no_data_found - unknown dataset; 22023 invalid_parameter_value - a bad
+--   index (not a whole number, negative, last before first), a range with uncommitted
+--   samples (the message gives how many exist), a bad solver_version, figures not an
+--   object or larger than 1 MB.
+-- Locks: none beyond the key-share lock the foreign key takes on the dataset row (a
+--   concurrent delete_dataset waits for this transaction).
+-- Idempotent: no; every call records a new run (runs are a history).
+CREATE OR REPLACE FUNCTION heimdall.record_baseline_run(dataset_id uuid, first_idx numeric, last_idx numeric,
+                                                        solver_version text, figures jsonb)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, heimdall, pg_temp
+AS $$
+DECLARE
+    d        heimdall.synthetic_datasets;
+    v_first  bigint;
+    v_last   bigint;
+    v_rows   bigint;
+    v_id     bigint;
+BEGIN
+    d := heimdall.dataset_row(record_baseline_run.dataset_id);
+    v_first := heimdall.integer_arg(record_baseline_run.first_idx, 'first_idx', 0, 2147483646);
+    v_last := heimdall.integer_arg(record_baseline_run.last_idx, 'last_idx', 0, 2147483646);
+    IF v_last < v_first THEN
+        RAISE EXCEPTION 'last_idx (%) must be >= first_idx (%)', v_last, v_first
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF record_baseline_run.solver_version IS NULL OR length(record_baseline_run.solver_version) NOT BETWEEN 1 AND 100
+       OR record_baseline_run.solver_version ~ '[\u0001-\u001f\u007f-\u009f]' THEN
+        RAISE EXCEPTION 'solver_version must be 1 to 100 characters without control characters, got %',
+                coalesce(quote_literal(left(record_baseline_run.solver_version, 120)), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF record_baseline_run.figures IS NULL OR jsonb_typeof(record_baseline_run.figures) <> 'object' THEN
+        RAISE EXCEPTION 'figures must be a JSON object, got %', coalesce(left(record_baseline_run.figures::text, 100), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_column_size(record_baseline_run.figures) > 1048576 THEN
+        RAISE EXCEPTION 'figures must be at most 1 MB, got % bytes', pg_column_size(record_baseline_run.figures)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT count(*) INTO v_rows FROM heimdall.measurement_features f
+     WHERE f.dataset_id = d.id AND f.sample_idx BETWEEN v_first AND v_last;
+    IF v_rows <> v_last - v_first + 1 THEN
+        RAISE EXCEPTION 'samples %..% of dataset % are not all committed: % of % exist', v_first, v_last, d.name,
+                v_rows, v_last - v_first + 1
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO heimdall.baseline_runs (dataset_id, first_idx, last_idx, generator_version, solver_version, figures)
+    VALUES (d.id, v_first, v_last, d.generator_version, record_baseline_run.solver_version,
+            record_baseline_run.figures)
+    RETURNING id INTO v_id;
+    RETURN v_id;
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.record_baseline_run(uuid, numeric, numeric, text, jsonb) IS
+    'Admin: record a baseline localization run and its figures (errors: P0002, 22023).';
 
 
 -- >>> sql/functions/record_object_deletion.sql
@@ -2362,6 +2498,74 @@ $$;
 
 COMMENT ON FUNCTION heimdall.retry_failed_chunks(uuid) IS
     'Re-enqueue the failed chunks of a dataset (audited).';
+
+
+-- >>> sql/functions/sample_split.sql
+-- heimdall.sample_split(dataset_id uuid, sample_idx integer) -> text
+--
+-- Purpose: the split ('train', 'val' or 'test') of one sample of a dataset: heimdall.split_of
+--   with the dataset's seed and the "splits" of its stored config (0.8 / 0.1 / 0.1 for a
+--   config stored before revision 0003). Defined for every index, committed or not: the
+--   split of a sample a later expansion will generate is already fixed. For many samples
+--   read heimdall.sample_splits (committed samples) or call split_of with the seed and
+--   config once (as the exporter and the training loader do).
+-- Parameters: dataset_id - the dataset; sample_idx - the index (>= 0).
+-- Returns: the split; NULL for an unknown dataset, a NULL argument or a negative index.
+-- Errors: none. Reads synthetic_datasets as the caller (heimdall_reader may).
+-- Locks: none. STABLE.
+CREATE OR REPLACE FUNCTION heimdall.sample_split(dataset_id uuid, sample_idx integer)
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, heimdall, pg_temp
+AS $$
+BEGIN
+    -- plpgsql (not sql): built before split_of.sql, whose function it calls
+    RETURN (SELECT heimdall.split_of(d.seed, sample_split.sample_idx, d.config -> 'splits')
+              FROM heimdall.synthetic_datasets d
+             WHERE d.id = sample_split.dataset_id);
+END;
+$$;
+
+COMMENT ON FUNCTION heimdall.sample_split(uuid, integer) IS
+    'Stable split (train/val/test) of one sample of a dataset (heimdall.split_of with its seed and config).';
+
+
+-- >>> sql/functions/split_of.sql
+-- heimdall.split_of(seed bigint, sample_idx integer, splits jsonb) -> text
+--
+-- Purpose: the one home, in SQL, of the stable train / val / test rule (issue 13). Its twin
+--   in Python is heimdall_synth/splits.py; a test checks that both give every sample the
+--   same split. A sample's split depends only on the dataset's seed, its index and the
+--   fractions fixed at creation, so expanding a dataset never moves a sample.
+-- Rule: h = sha256 of the UTF-8 text '<seed>:<sample_idx>' (plain decimal integers, the
+--   seed signed as stored, e.g. '-7:42'); u = the first 6 bytes of h as a big-endian
+--   unsigned integer, 0 <= u < 2^48 (exact in float8). With the fractions read as float8,
+--   t = train and v = val: 'train' if u < t * 2^48, else 'val' if u < (t + v) * 2^48 (t + v
+--   added in float8), else 'test'. So each split receives its fraction of the samples.
+-- Parameters: seed - the dataset's seed; sample_idx - the sample index (>= 0); splits -
+--   {"train", "val", "test"} as normalize_config stores it (a name left out counts 0);
+--   NULL = the 0.8 / 0.1 / 0.1 of configs stored before revision 0003 (no "splits" key).
+-- Returns: 'train', 'val' or 'test'; NULL when seed or sample_idx is NULL or sample_idx < 0.
+-- Errors: none (fractions are not checked here: normalize_config checked them).
+-- Locks: none. IMMUTABLE, PARALLEL SAFE: usable in indexes and parallel scans.
+CREATE OR REPLACE FUNCTION heimdall.split_of(seed bigint, sample_idx integer, splits jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, heimdall, pg_temp
+AS $$
+    SELECT CASE WHEN x.u < x.t * 281474976710656.0::float8 THEN 'train'
+                WHEN x.u < (x.t + x.v) * 281474976710656.0::float8 THEN 'val'
+                ELSE 'test' END
+      FROM (SELECT ('x' || encode(substring(sha256(convert_to(split_of.seed::text || ':' || split_of.sample_idx::text,
+                                                              'UTF8')) FROM 1 FOR 6), 'hex'))::bit(48)::bigint::float8 AS u,
+                   coalesce((s.f ->> 'train')::float8, 0) AS t,
+                   coalesce((s.f ->> 'val')::float8, 0) AS v
+              FROM (SELECT coalesce(split_of.splits, '{"train": 0.8, "val": 0.1, "test": 0.1}'::jsonb) AS f) s) x
+     WHERE split_of.seed IS NOT NULL AND split_of.sample_idx >= 0
+$$;
+
+COMMENT ON FUNCTION heimdall.split_of(bigint, integer, jsonb) IS
+    'Stable split (train/val/test) of sample sample_idx of a dataset with this seed and these fractions.';
 
 
 -- >>> sql/functions/staged_columns.sql
@@ -3065,6 +3269,19 @@ SELECT r.id AS request_id,
 COMMENT ON VIEW heimdall.request_progress IS
     'Per request: chunks done/total by state, samples done, samples/s and ETA.';
 
+-- Per committed sample: its stable split (issue 13), heimdall.split_of with the dataset's
+-- seed and stored fractions. E.g. the split sizes of a dataset:
+--   SELECT split, count(*) FROM heimdall.sample_splits WHERE dataset_id = '...' GROUP BY split;
+CREATE VIEW heimdall.sample_splits AS
+SELECT f.dataset_id,
+       f.sample_idx,
+       heimdall.split_of(d.seed, f.sample_idx, d.config -> 'splits') AS split
+  FROM heimdall.measurement_features f
+  JOIN heimdall.synthetic_datasets d ON d.id = f.dataset_id;
+
+COMMENT ON VIEW heimdall.sample_splits IS
+    'Per committed sample: its stable split (train/val/test), from heimdall.split_of.';
+
 
 -- >>> sql/grants.sql
 -- Roles and privileges: least privilege, each role exactly what it needs.
@@ -3075,7 +3292,7 @@ COMMENT ON VIEW heimdall.request_progress IS
 --                     work_in_flight). Rows reach the sample tables only through
 --                     complete_chunk, which checks they lie in the chunk the worker claimed.
 --   heimdall_admin  - reader + worker + the admin API (create/expand/pause/resume/abandon/
---                     retry/delete, validate, repair, gc bookkeeping); may rename a dataset,
+--                     retry/delete, validate, repair, gc bookkeeping, baseline runs); may rename a dataset,
 --                     set num_samples to the true count, delete sample rows.
 --   PUBLIC          - nothing. Internal functions (create_request, enqueue_chunks,
 --                     lock_claimed_chunk, prepare_staging, queue_*, integer_arg,
@@ -3124,6 +3341,9 @@ GRANT EXECUTE ON FUNCTION heimdall.normalize_config(jsonb), heimdall.stuck_after
 -- terrain sets (issue 11): a worker loads the set its config names; anyone may list them
 GRANT EXECUTE ON FUNCTION heimdall.terrain_set(text) TO heimdall_reader, heimdall_worker;
 GRANT EXECUTE ON FUNCTION heimdall.list_terrain_sets() TO heimdall_reader;
+-- stable splits (issue 13): whoever reads the samples may ask for their split
+GRANT EXECUTE ON FUNCTION heimdall.split_of(bigint, integer, jsonb), heimdall.sample_split(uuid, integer)
+    TO heimdall_reader;
 
 -- worker
 GRANT EXECUTE ON FUNCTION
@@ -3157,6 +3377,11 @@ GRANT EXECUTE ON FUNCTION
     heimdall.mark_gc_done(uuid),
     heimdall.register_terrain_set(text, jsonb)
 TO heimdall_admin;
+-- baseline runs (issue 13): recording a run writes the run history, like validate_dataset
+-- writes the health report: admin. Anyone who reads the data (reader) can compute the
+-- baseline (`heimdall-synth baseline --no-store`) and read the recorded runs (SELECT on
+-- heimdall.baseline_runs, granted with every table above).
+GRANT EXECUTE ON FUNCTION heimdall.record_baseline_run(uuid, numeric, numeric, text, jsonb) TO heimdall_admin;
 GRANT UPDATE (num_samples, name) ON heimdall.synthetic_datasets TO heimdall_admin;
 GRANT DELETE ON heimdall.measurement_features, heimdall.synthetic_iq_samples TO heimdall_admin;
 

@@ -49,6 +49,18 @@
 --   "none" (network-wide for random / hexagonal layouts, any station's for fixed ones)
 --   needs frequency_mhz in P.372's 0.3 .. 250 MHz. A stored config without these keys keeps
 --   one receiver noise figure for all sites and the coherent TDOA estimator.
+-- Oscillators (revision 0003, issue 12): "tx_freq_error_ppm" (the transmitter's carrier
+--   error, shared by all receivers) and "rx_lo_error_ppm" (each receiver's local oscillator)
+--   are ppm of frequency_mhz; with freq_offset_max_hz (an extra per-receiver offset, Hz) the
+--   largest offset must leave the FM signal inside the channel: 2 x ((tx_freq_error_ppm +
+--   rx_lo_error_ppm) x frequency_mhz + freq_offset_max_hz) + 2 x (fm_deviation_hz + 3000)
+--   <= bandwidth_hz (Carson's bandwidth, 3000 Hz the messages' audio band), bandwidth_hz <=
+--   sample_rate_hz / 2. A stored config without them keeps one independent offset per
+--   receiver (freq_offset_max_hz) and is never re-normalized, so never checked so.
+-- Splits (revision 0003, issue 13): "splits" is an object of fractions named train, val
+--   and/or test (names left out get 0), each a number >= 0 and <= 1, summing to 1 within
+--   1e-9; the result always holds all three. heimdall.split_of assigns samples from them.
+--   A stored config without "splits" (made before 0003) uses 0.8 / 0.1 / 0.1.
 -- Errors: 22023 invalid_parameter_value, message naming the offending key(s) and the
 --   limit, for an unknown key, a wrong type, a value out of range, a number a float64
 --   cannot keep, a cap above exceeded or an inconsistent combination.
@@ -89,6 +101,8 @@ DECLARE
     lon_hi      float8;
     dlat        float8;
     dlon        float8;
+    max_off     numeric;
+    carson      numeric;
 BEGIN
     config := coalesce(config, '{}');
     IF jsonb_typeof(config) <> 'object' THEN
@@ -209,6 +223,34 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     result := jsonb_set(result, '{signal_mix}', mix);
+
+    -- splits (revision 0003, issue 13): fractions of train / val / test, fixed at creation
+    -- (heimdall.split_of). A given object replaces the default; names it omits get 0.
+    v := result -> 'splits';
+    SELECT string_agg(format('"%s"', key), ', ' ORDER BY key) INTO unknown
+      FROM jsonb_object_keys(v) key WHERE key NOT IN ('train', 'val', 'test');
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'config key "splits": unknown split(s) %', unknown
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'splits: train, val, test';
+    END IF;
+    FOR mix_key IN SELECT jsonb_object_keys(v) LOOP
+        IF jsonb_typeof(v -> mix_key) <> 'number' OR (v ->> mix_key)::numeric < 0
+           OR (v ->> mix_key)::numeric > 1 THEN
+            RAISE EXCEPTION 'config key "splits": fraction of "%" must be a number >= 0 and <= 1, got %',
+                    mix_key, left((v -> mix_key)::text, 100)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    v := jsonb_build_object('train', coalesce((v ->> 'train')::numeric, 0),
+                            'val', coalesce((v ->> 'val')::numeric, 0),
+                            'test', coalesce((v ->> 'test')::numeric, 0));
+    IF abs((v ->> 'train')::numeric + (v ->> 'val')::numeric + (v ->> 'test')::numeric - 1) > 1e-9 THEN
+        RAISE EXCEPTION 'config key "splits": fractions must sum to 1 (within 1e-9), got train % + val % + test % = %',
+                v ->> 'train', v ->> 'val', v ->> 'test',
+                (v ->> 'train')::numeric + (v ->> 'val')::numeric + (v ->> 'test')::numeric
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    result := jsonb_set(result, '{splits}', v);
 
     -- receivers
     v := result -> 'receivers';
@@ -616,6 +658,23 @@ BEGIN
     IF (result ->> 'min_receivers')::int > rx_max THEN
         RAISE EXCEPTION 'config key "min_receivers": % exceeds the % receivers of the layout', result ->> 'min_receivers', rx_max
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Oscillators (revision 0003, issue 12): the largest carrier offset a receiver can see
+    -- (transmitter + its local oscillator, ppm of the carrier, + freq_offset_max_hz) plus
+    -- half the Carson bandwidth 2 (fm_deviation_hz + 3000 Hz of audio) must stay inside
+    -- the channel (|f| <= bandwidth_hz / 2, itself <= sample_rate_hz / 2, checked above).
+    -- A config stored without these keys is never re-normalized.
+    max_off := ((result ->> 'tx_freq_error_ppm')::numeric + (result ->> 'rx_lo_error_ppm')::numeric)
+               * (result ->> 'frequency_mhz')::numeric + (result ->> 'freq_offset_max_hz')::numeric;
+    carson := 2 * ((result ->> 'fm_deviation_hz')::numeric + 3000);
+    IF 2 * max_off + carson > (result ->> 'bandwidth_hz')::numeric THEN
+        RAISE EXCEPTION 'config keys "tx_freq_error_ppm", "rx_lo_error_ppm", "freq_offset_max_hz", "fm_deviation_hz", "bandwidth_hz": the signal does not fit the channel: largest carrier offset (% + %) ppm x % MHz + % Hz = % Hz, plus half the Carson bandwidth 2 x (fm_deviation_hz % + 3000 Hz audio) / 2 = % Hz, exceeds bandwidth_hz / 2 = % Hz',
+                result ->> 'tx_freq_error_ppm', result ->> 'rx_lo_error_ppm', result ->> 'frequency_mhz',
+                result ->> 'freq_offset_max_hz', round(max_off, 1), result ->> 'fm_deviation_hz', carson / 2,
+                (result ->> 'bandwidth_hz')::numeric / 2
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('largest offset allowed: %s Hz; lower tx_freq_error_ppm / rx_lo_error_ppm / freq_offset_max_hz or fm_deviation_hz, or raise bandwidth_hz (<= sample_rate_hz / 2)',
+                                greatest(round(((result ->> 'bandwidth_hz')::numeric - carson) / 2, 1), 0));
     END IF;
     RETURN result;
 END;

@@ -34,7 +34,10 @@ CASES = [
 # Top-level keys revisions 0002 and 0003 added to normalize_config's output, and the keys
 # they added to every station: a config stored before 0002 has none of them.
 LEGACY_DROP = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna",
-               "noise_environment", "tdoa_estimator")
+               "noise_environment", "tdoa_estimator", "tx_freq_error_ppm", "rx_lo_error_ppm")
+# Defaults a later revision changed for NEW configs, as 0001 stored them (0003: with the
+# oscillator keys freq_offset_max_hz became an extra offset, 0 by default).
+LEGACY_VALUES = {"freq_offset_max_hz": 500}
 LEGACY_STATION_DROP = ("height_agl_m", "antenna", "noise_figure_db", "noise_environment")
 # SampleBatch fields of generator 1.0.0 (all but iq), in their order then.
 LEGACY_FIELDS = (
@@ -67,6 +70,7 @@ def batch_digests(cfg: dict, seed: int, first: int, count: int) -> tuple[str, st
 def legacy_config() -> dict:
     """The default config as revision 0001 normalized (and stored) it."""
     cfg = {k: v for k, v in default_config_snapshot().items() if k not in LEGACY_DROP}
+    cfg.update(LEGACY_VALUES)
     rx = cfg["receivers"]
     if "stations" in rx:
         rx["stations"] = [{k: v for k, v in s.items() if k not in LEGACY_STATION_DROP} for s in rx["stations"]]

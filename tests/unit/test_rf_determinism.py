@@ -17,7 +17,7 @@ SEED = -123456789012345  # negative seeds are valid (mapped to uint64)
 
 ARRAYS = (
     ["sample_idx", "attempts", "tx_lat", "tx_lon", "tx_alt_m", "tx_power_dbm", "frequency_hz", "gdop",
-     "mean_snr_db", "num_receivers", "num_receivers_detected", "tx_height_agl_m", "iq"] + list(PER_RX_FLOAT) + list(PER_RX_BOOL)
+     "mean_snr_db", "num_receivers", "num_receivers_detected", "tx_height_agl_m", "true_tx_freq_offset_hz", "iq"] + list(PER_RX_FLOAT) + list(PER_RX_BOOL)
 )
 LISTS = ["rejections", "signal_kind", "receiver_ids"]
 

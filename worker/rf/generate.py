@@ -23,6 +23,11 @@ Receiver keys of revision 0003 (issue 12), likewise chosen by the config alone: 
 receiver noise figure (:mod:`worker.rf.noise`, per fixed station), without it one receiver
 noise figure for all; ``tdoa_estimator`` "joint" estimates TDOA with the residual carrier
 offset and a sigma (``tdoa_std_s``), absent or "coherent" is generator 1.0.0's estimator.
+With ``tx_freq_error_ppm`` / ``rx_lo_error_ppm`` (oscillators) the carrier offset of a
+receiver is the transmitter's error (one per sample, ``true_tx_freq_offset_hz``) plus its
+LO error plus the ``freq_offset_max_hz`` draw, drawn from a fourth stream
+(:data:`rng.STREAM_RECEIVER`, :func:`draw_receiver_errors`); without them, one independent
+``freq_offset_max_hz`` draw per receiver, as generator 1.0.0.
 
 ``GENERATOR_VERSION`` is not bumped by the propagation path nor by these keys: they are new
 behaviour of new configs only, and a dataset's version must keep matching the workers that
@@ -168,6 +173,9 @@ class SampleBatch:
     rx_antenna_gain_db: np.ndarray
     polarization_loss_db: np.ndarray
     tdoa_std_s: np.ndarray
+    # the transmitter's carrier offset (Hz, shared by every receiver; configs with
+    # "tx_freq_error_ppm", else NaN): true_freq_offset_hz = it + each receiver's LO error
+    true_tx_freq_offset_hz: np.ndarray
     iq: np.ndarray | None = field(default=None)
 
     def __len__(self) -> int:
@@ -487,6 +495,51 @@ def check_truth(cfg: GenerationConfig, t: Truth) -> str | None:
 
 
 @dataclass
+class ReceiverErrors:
+    """Oscillator and clock errors of an accepted attempt (configs of revision 0003 with
+    "tx_freq_error_ppm"), drawn from the attempt's receiver stream (:data:`rng.STREAM_RECEIVER`).
+
+    ``tx_freq_offset_hz``: the transmitter's carrier error, shared by every receiver;
+    ``lo_offset_hz`` (R,): each receiver's local-oscillator error (the receiver sees the
+    carrier at tx + LO offset); ``clock_offset_s`` (R,): receiver clock minus true time;
+    ``sample_rate_error_ppm`` (R,): the receiver's actual sample rate is
+    ``sample_rate_hz * (1 + ppm * 1e-6)``."""
+
+    tx_freq_offset_hz: float
+    lo_offset_hz: np.ndarray
+    clock_offset_s: np.ndarray
+    sample_rate_error_ppm: np.ndarray
+
+
+# Clock offsets are normal, cut at this many sigmas (bounds the message grid).
+CLOCK_SIGMA_CUT = 4.0
+
+
+def draw_receiver_errors(cfg: GenerationConfig, n_rx: int, gen: np.random.Generator) -> ReceiverErrors:
+    """Draw the attempt's :class:`ReceiverErrors` (fixed order: transmitter offset, R LO
+    offsets, R clock normals, R sample-rate errors; all drawn whatever the config's values,
+    so changing one range never moves the others' draws). Carrier errors are uniform in
+    +-ppm x frequency_mhz Hz."""
+    u_tx = float(gen.uniform(-1.0, 1.0))
+    u_lo = gen.uniform(-1.0, 1.0, n_rx)
+    z_clock = gen.standard_normal(n_rx)
+    u_rate = gen.uniform(-1.0, 1.0, n_rx)
+    tx = u_tx * cfg.tx_freq_error_ppm * cfg.frequency_mhz
+    lo = u_lo * (cfg.rx_lo_error_ppm * cfg.frequency_mhz)
+    clock_std, rate_max = _timing_arrays(cfg, n_rx)
+    clock = np.clip(z_clock, -CLOCK_SIGMA_CUT, CLOCK_SIGMA_CUT) * clock_std
+    return ReceiverErrors(tx_freq_offset_hz=tx, lo_offset_hz=lo, clock_offset_s=clock,
+                          sample_rate_error_ppm=u_rate * rate_max)
+
+
+def _timing_arrays(cfg: GenerationConfig, n_rx: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per receiver (clock offset sigma s, largest sample-rate error ppm). Receiver timing
+    (issue 12 item 1, a "timing" key) is not implemented yet: perfect clocks (zeros), the
+    draws being already taken so that adding it moves no other draw."""
+    return np.zeros(n_rx), np.zeros(n_rx)
+
+
+@dataclass
 class SignalParams:
     """Signal-stream draws of an accepted attempt (per-receiver arrays shape (R,))."""
 
@@ -498,14 +551,24 @@ class SignalParams:
     theta_rad: np.ndarray
     fir: np.ndarray
     power_mw: np.ndarray
+    tx_cfo_hz: float = math.nan   # transmitter's share of cfo_hz (NaN: configs without it)
 
 
-def draw_signal(cfg: GenerationConfig, t: Truth, gen: np.random.Generator) -> SignalParams:
-    """Draw message, carrier offsets, multipath and delays for an accepted attempt."""
+def draw_signal(cfg: GenerationConfig, t: Truth, gen: np.random.Generator,
+                errors: ReceiverErrors | None = None) -> SignalParams:
+    """Draw message, carrier offsets, multipath and delays for an accepted attempt.
+
+    ``errors`` (configs with "tx_freq_error_ppm"): the attempt's oscillator and clock
+    errors; the carrier offset of receiver r is then the freq_offset_max_hz draw + the
+    transmitter's offset + r's LO offset. None: generator 1.0.0's draws, unchanged."""
     pc = _prepare(cfg)
     n_rx = t.rx_lat.shape[0]
     kind = pc.kinds[min(int(np.searchsorted(pc.kind_cdf, gen.random() * pc.kind_cdf[-1], side="right")), len(pc.kinds) - 1)]
     cfo = gen.uniform(-cfg.freq_offset_max_hz, cfg.freq_offset_max_hz, n_rx)
+    tx_cfo = math.nan
+    if errors is not None:
+        tx_cfo = errors.tx_freq_offset_hz
+        cfo = cfo + tx_cfo + errors.lo_offset_hz
     theta = gen.uniform(0.0, 2.0 * math.pi, n_rx)
     n_taps_max = cfg.multipath_max_taps
     n_taps = gen.integers(0, n_taps_max + 1, n_rx)
@@ -524,7 +587,7 @@ def draw_signal(cfg: GenerationConfig, t: Truth, gen: np.random.Generator) -> Si
     phase = signals.fm_phase(msg, pc.fs, cfg.fm_deviation_hz)
     return SignalParams(
         kind=kind, phase_rad=phase, grid_offset=g0, delay_samples=delay, cfo_hz=cfo, theta_rad=theta,
-        fir=fir, power_mw=10.0 ** (t.rx_power_dbm / 10.0),
+        fir=fir, power_mw=10.0 ** (t.rx_power_dbm / 10.0), tx_cfo_hz=tx_cfo,
     )
 
 
@@ -590,7 +653,8 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
     iq = np.zeros((n, r_max, n_iq), dtype=np.complex64) if want_iq else None
     scratch = None if want_iq else np.zeros((r_max, n_iq), dtype=np.complex64)
     per = _alloc(n, r_max)
-    f64 = {k: np.full(n, np.nan) for k in ("tx_lat", "tx_lon", "tx_alt_m", "gdop", "mean_snr_db", "tx_height_agl_m")}
+    f64 = {k: np.full(n, np.nan) for k in ("tx_lat", "tx_lon", "tx_alt_m", "gdop", "mean_snr_db", "tx_height_agl_m",
+                                           "true_tx_freq_offset_hz")}
     attempts = np.zeros(n, dtype=np.int32)
     num_rx = np.zeros(n, dtype=np.int16)
     num_det = np.zeros(n, dtype=np.int16)
@@ -614,7 +678,10 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
             raise GenerationError(idx, cfg.max_attempts, rej)
         attempts[j] = k + 1
         rejections.append(rej)
-        sp = draw_signal(cfg, truth, rng.stream(seed, idx, k, rng.STREAM_SIGNAL))
+        errors = None
+        if cfg.tx_freq_error_ppm is not None:
+            errors = draw_receiver_errors(cfg, truth.rx_lat.shape[0], rng.stream(seed, idx, k, rng.STREAM_RECEIVER))
+        sp = draw_signal(cfg, truth, rng.stream(seed, idx, k, rng.STREAM_SIGNAL), errors)
         kinds.append(sp.kind)
         n_rx = truth.rx_lat.shape[0]
         buf = iq[j] if iq is not None else scratch
@@ -631,6 +698,7 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
         ids.append(list(truth.rx_ids))
         f64["tx_lat"][j], f64["tx_lon"][j], f64["tx_alt_m"][j] = truth.tx_lat, truth.tx_lon, truth.tx_alt_m
         f64["tx_height_agl_m"][j] = truth.tx_height_agl_m
+        f64["true_tx_freq_offset_hz"][j] = sp.tx_cfo_hz
         f64["gdop"][j] = geometry.gdop(truth.tx_lat, truth.tx_lon, truth.rx_lat[det], truth.rx_lon[det])
         f64["mean_snr_db"][j] = float(np.mean(feat.snr_db[det])) if det.any() else math.nan
     return SampleBatch(

@@ -19,6 +19,9 @@ MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 STREAM_TRUTH = 0
 STREAM_SIGNAL = 1
 STREAM_NOISE = 2
+# Receiver hardware of an accepted attempt (revision 0003, issue 12: transmitter and LO
+# carrier errors, receiver clocks); drawn only for configs with those keys.
+STREAM_RECEIVER = 3
 
 
 def seed_to_uint64(seed: int) -> int:
