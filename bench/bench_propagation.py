@@ -2,7 +2,7 @@
 against the free-space path of configs made before revision 0002 ("before").
 
 Usage:  .venv/bin/python bench/bench_propagation.py [--samples 500] [--placements 3000]
-                                                    [--out docs/propagation_links.png]
+                                                    [--out build/propagation_bench.png]
 
 For the default config (as ``heimdall.normalize_config('{}')``, committed in
 worker/default_config.json and checked against the database by an integration test) and
@@ -17,7 +17,8 @@ for its legacy form (without the 0002 keys), prints:
   filter): the share of links whose true SNR reaches ``min_snr_db`` per distance bin and
   its half-detection distance, i.e. what the propagation model alone does.
 
-and writes one PNG with two panels: detection probability vs distance, and received power
+and writes one PNG with two panels (docs/propagation_links.png is drawn by the tooling instead,
+``heimdall-synth plot NAME --kind propagation``, from a dataset made by workers): detection probability vs distance, and received power
 (estimated RSSI of detected links, true power of every link) vs distance next to the ITM
 median received power (transmitter 1.5 / 5.75 / 10 m, receiver 10 m) and the detection
 threshold. matplotlib only (Agg canvas, no pyplot).
@@ -179,7 +180,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=500)
     ap.add_argument("--placements", type=int, default=3000)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "propagation_links.png")
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "propagation_bench.png")
     ap.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     a = ap.parse_args()
     cfg = default_config_snapshot()

@@ -35,6 +35,7 @@ result says why for each sample.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,6 +44,9 @@ import numpy as np
 from worker.rf.geometry import WGS84_A_M, WGS84_E2, geodetic_to_ecef_m
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
+# Recorded with every stored run (heimdall.baseline_runs.solver_version): change it when a
+# change of the solver can change its figures.
+SOLVER_VERSION = "tdoa-closed-form-lm/1"
 TX_BELOW_RX_M = 0.0          # transmitter height assumed = receivers' median height - this
 MAX_RANGE_FACTOR = 5.0       # beyond 5 network radii (+ 50 km) from the centroid: diverged
 LM_ITERATIONS = 60
@@ -101,7 +105,9 @@ def tdoa_covariance(present: np.ndarray, ref: np.ndarray, tdoa_std_s: np.ndarray
         # a TDOA's σ covers two TOAs: split evenly; the reference's σ is their median
         sig_toa = np.where(np.isfinite(tdoa_std_s) & (tdoa_std_s > 0), tdoa_std_s, np.nan) / math.sqrt(2.0)
         sig_toa = np.where(use, sig_toa, np.nan)
-        med = np.nanmedian(np.where(np.isfinite(sig_toa), sig_toa, np.nan), axis=1)
+        with warnings.catch_warnings():        # a sample without any σ: All-NaN slice, handled below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(np.where(np.isfinite(sig_toa), sig_toa, np.nan), axis=1)
         med = np.where(np.isfinite(med), med, 1.0)
         sig_toa = np.where(np.isfinite(sig_toa), sig_toa, med[:, None])
         sig_toa[np.arange(s), ref] = med
@@ -359,9 +365,13 @@ def summarize(error_m: np.ndarray, status: np.ndarray, gdop: np.ndarray, receive
            "status": {name: int((status == code).sum()) for code, name in STATUS_NAMES.items()},
            "overall": stats(np.ones(status.size, bool))}
     edges = GDOP_BINS
-    out["by_gdop"] = [{"gdop_min": lo, "gdop_max": hi if math.isfinite(hi) else None,
-                       **stats((gdop >= lo) & (gdop < hi))}
-                      for lo, hi in zip(edges[:-1], edges[1:], strict=True) if ((gdop >= lo) & (gdop < hi)).any()]
+
+    def in_bin(lo: float, hi: float) -> np.ndarray:
+        # the last bin holds an infinite GDOP too (the stored gdop of a sample whose
+        # estimated detections leave fewer than three receivers)
+        return (gdop >= lo) & ((gdop < hi) | (hi == math.inf))
+    out["by_gdop"] = [{"gdop_min": lo, "gdop_max": hi if math.isfinite(hi) else None, **stats(in_bin(lo, hi))}
+                      for lo, hi in zip(edges[:-1], edges[1:], strict=True) if in_bin(lo, hi).any()]
     out["by_receivers"] = [{"receivers": int(k), **stats(receivers == k)} for k in np.unique(receivers)]
     return out
 

@@ -168,6 +168,7 @@ def _dataset_summary(ds: dict[str, Any]) -> dict[str, Any]:
 def cmd_dataset_create(args: argparse.Namespace) -> int:
     config = _parse_config(args.config)
     with connect(args) as conn:
+        _check_terrain_stations(args, conn, config)
         row = db.one(conn, "create_dataset", name=args.name, dataset_type=args.type,
                      config=Jsonb(config), seed=args.seed, num_samples=args.num_samples)
         ds = find_dataset(conn, str(row["id"]))
@@ -373,15 +374,17 @@ def cmd_export(args: argparse.Namespace) -> int:
             root, manifest = export_dataset(conn, args.dataset, args.format, Path(args.out),
                                             store=lambda: store_from_args(args), requested=requested,
                                             shard_size=args.shard_size, overwrite=args.overwrite,
-                                            progress=not args.json and sys.stderr.isatty())
+                                            progress=not args.json and sys.stderr.isatty(), split=args.split,
+                                            sigmf_archive=args.sigmf_archive)
         except OSError as exc:
             raise _out_error(args.out, exc) from exc
     if args.json:
         print_json(manifest)
         return 0
     rng, counts = manifest["range"], manifest["counts"]
+    split = manifest.get("split", {}).get("name")
     print(f"exported {printable(repr(manifest['dataset']['name']))} samples {rng['first_idx']}:{rng['stop_idx']} "
-          f"({counts['samples']}) as {manifest['format']} to {root}")
+          + (f"split {split} " if split else "") + f"({counts['samples']}) as {manifest['format']} to {root}")
     print_table(manifest["files"], ["path", "kind", "first_idx", "last_idx", "samples", "bytes"])
     print(f"{counts['files']} files, {counts['bytes']} bytes (+ {MANIFEST})")
     return 0
@@ -391,11 +394,19 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from .plots import plot_dataset, require_plot_libraries
 
     require_plot_libraries()                     # a missing extra fails before any work
+    if args.kind == "propagation" and args.sample is not None:
+        raise CliError("--sample selects the sample of --kind overview; --kind propagation summarizes every link")
     requested = _parse_range(args.range)
     with connect(args) as conn:
         try:
-            paths = plot_dataset(conn, args.dataset, Path(args.out), store=lambda: store_from_args(args),
-                                 sample=args.sample, requested=requested, max_samples=args.max_samples)
+            if args.kind == "propagation":
+                from .propagation_plot import plot_propagation
+
+                paths = plot_propagation(conn, args.dataset, Path(args.out), requested=requested,
+                                         max_samples=args.max_samples)
+            else:
+                paths = plot_dataset(conn, args.dataset, Path(args.out), store=lambda: store_from_args(args),
+                                     sample=args.sample, requested=requested, max_samples=args.max_samples)
         except OSError as exc:
             raise _out_error(args.out, exc) from exc
     if args.json:
@@ -404,6 +415,156 @@ def cmd_plot(args: argparse.Namespace) -> int:
         for p in paths:
             print(p)
     return 0
+
+
+# --------------------------------------------------------------------- baseline, card
+def _print_baseline(summary: dict[str, Any]) -> None:
+    f = summary["figures"]
+    o, st = f["overall"], f["status"]
+    where = (f"run {summary['run_id']} recorded" if summary.get("run_id") is not None
+             else "not recorded (--no-store)")
+    split = f" in the {f['split']} split" if f.get("split") else ""
+    print(f"baseline of {printable(repr(summary['dataset']))} samples {summary['first_idx']}:"
+          f"{summary['last_idx'] + 1}{split} ({f['samples']}): {where}")
+    print(f"  solved {100 * f['fraction_solved']:.1f} % ({st.get('solved', 0)} of {f['samples']}; "
+          f"too few receivers {st.get('too_few_receivers', 0)}, diverged {st.get('diverged', 0)})")
+    print(f"  CEP50 {cell(o['cep50_m'])} m   CEP90 {cell(o['cep90_m'])} m   RMSE {cell(o['rmse_m'])} m")
+    if f.get("tdoa_sigma_s"):
+        print(f"  TDOA sigma {f['tdoa_sigma_s'] * 1e9:.3g} ns ({f['sigma_source']}); guide GDOP*c*sigma_TOA "
+              f"with sigma_TOA = {f['toa_sigma_s'] * 1e9:.3g} ns")
+    print("\nby GDOP:")
+    print_table(f["by_gdop"], ["gdop_min", "gdop_max", "samples", "solved", "cep50_m", "cep90_m", "rmse_m",
+                               "gdop_c_sigma_m"])
+    print("\nby receivers used:")
+    print_table(f["by_receivers"], ["receivers", "samples", "solved", "cep50_m", "cep90_m", "rmse_m"])
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from .baseline_run import latest_run, record_run, run_baseline
+
+    if args.latest:
+        if args.plot or args.per_sample or args.range or args.split or args.tdoa_sigma_ns is not None:
+            raise CliError("--latest prints the latest recorded run; it takes no --range, --split, --plot, "
+                           "--per-sample or --tdoa-sigma-ns")
+        with connect(args) as conn:
+            row = latest_run(conn, args.dataset)
+        summary = {**row, "recorded": True}
+        if args.json:
+            print_json(summary)
+        else:
+            _print_baseline(summary)
+        return 0
+    if args.plot:
+        from .plots import require_plot_libraries
+
+        require_plot_libraries()                 # a missing extra fails before any work
+    requested = _parse_range(args.range)
+    sigma = None if args.tdoa_sigma_ns is None else args.tdoa_sigma_ns * 1e-9
+    paths: list[Path] = []
+    with connect(args) as conn:
+        try:
+            run = run_baseline(conn, args.dataset, requested, tdoa_sigma_s=sigma, record=False,
+                               per_sample=Path(args.per_sample) if args.per_sample else None, split=args.split)
+        except OSError as exc:
+            raise CliError(f"cannot write --per-sample {args.per_sample}: {exc.strerror or exc}") from exc
+        if args.plot:                            # plots first: a run is recorded only if all went well
+            from .plots import plot_baseline
+
+            try:
+                paths = plot_baseline(run, Path(args.plot))
+            except OSError as exc:
+                raise CliError(f"cannot write to --plot {args.plot}: {exc.strerror or exc}") from exc
+        if not args.no_store:
+            record_run(conn, run)
+    summary = {**run.summary(), "plots": [str(p) for p in paths]}
+    if args.json:
+        print_json(summary)
+        return 0
+    _print_baseline(summary)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def cmd_dataset_card(args: argparse.Namespace) -> int:
+    from .card import dataset_card
+
+    requested = _parse_range(args.range)
+    with connect(args) as conn:
+        text = dataset_card(conn, args.dataset, requested, split=args.split)
+    if args.json:
+        print_json({"card": text})
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+    return 0
+
+
+# ---------------------------------------------------------------------------- terrain
+def _degrees(lo: int, hi: int, pos: str, neg: str) -> str:
+    def one(v: int) -> str:
+        return f"{abs(v)}{pos if v >= 0 else neg}"
+    return f"{one(lo)}..{one(hi)}"
+
+
+def terrain_summary(result: dict[str, Any]) -> str:
+    """The one line ``terrain import`` prints for the set it imported (or found)."""
+    what = (f"imported terrain set {printable(repr(result['name']))}" if result["created"]
+            else f"terrain set {printable(repr(result['name']))} is already registered with these tiles "
+                 "(nothing changed)")
+    return (f"{what}: {result['num_tiles']} SRTM{result['resolution_arcsec']} tiles "
+            f"({result['resolution_arcsec']} arcsec), {_degrees(result['lat_min'], result['lat_max'], 'N', 'S')} "
+            f"{_degrees(result['lon_min'], result['lon_max'], 'E', 'W')}, {result['bytes']:,} bytes, "
+            f"sha256 {result['sha256']}; uploaded {result['uploaded']}, already stored {result['already_stored']}")
+
+
+def cmd_terrain_import(args: argparse.Namespace) -> int:
+    from .terrain import import_terrain_set
+
+    store = store_from_args(args)
+    progress = None if args.json else (lambda msg: print(printable(msg), file=sys.stderr, flush=True))
+    with connect(args) as conn:
+        result = import_terrain_set(conn, store, args.name, args.directory, progress=progress)
+    if args.json:
+        print_json(result)
+    else:
+        print(terrain_summary(result))
+    return 0
+
+
+def cmd_terrain_list(args: argparse.Namespace) -> int:
+    from .terrain import list_terrain_sets
+
+    with connect(args) as conn:
+        rows = list_terrain_sets(conn)
+    rows = [{**r, "created_at": r["created_at"].isoformat() if r.get("created_at") is not None else None}
+            for r in rows]
+    emit(args, rows, columns=["name", "resolution_arcsec", "num_tiles", "lat_min", "lat_max", "lon_min",
+                              "lon_max", "bytes", "datasets", "created_at", "sha256"])
+    return 0
+
+
+def _check_terrain_stations(args: argparse.Namespace, conn: psycopg.Connection, config: dict[str, Any]) -> None:
+    """``dataset create`` with a terrain set and fixed stations: refuse (CliError) what the
+    workers would refuse for every chunk, a station whose ``alt_m`` contradicts the set's
+    ground (heimdall_synth.terrain.check_stations; loads the set into the local tile cache
+    as a worker does). Skipped without an object store or with --no-terrain-check."""
+    given = config.get("propagation")
+    if args.no_terrain_check or not isinstance(given, dict) or not given.get("terrain"):
+        return                          # the default has no terrain set: only a given one names it
+    normalized = db.one(conn, "normalize_config", config=Jsonb(config))["config"]
+    prop = normalized.get("propagation") or {}
+    if not prop.get("terrain") or normalized.get("receivers", {}).get("mode") != "fixed":
+        return
+    if not s3_configured(args):
+        print(f"note: the stations' alt_m was not checked against terrain set {printable(repr(prop['terrain']))} "
+              "(no object store configured: --s3-* / $HEIMDALL_S3_*); the workers check it", file=sys.stderr)
+        return
+    from .terrain import check_stations
+
+    errors = check_stations(conn, store_from_args(args), normalized)
+    if errors:
+        raise CliError(f"terrain set {prop['terrain']!r}: " + "; ".join(errors)
+                       + " (the workers would fail every chunk; nothing was created)")
 
 
 # ------------------------------------------------------------------------------- demo
@@ -475,6 +636,10 @@ def _add_dataset_commands(sub: argparse._SubParsersAction, common: argparse.Argu
     x.add_argument("--seed", type=int, default=None, help="generation seed (default: random)")
     x.add_argument("-n", "--num-samples", type=int, default=0, help="samples to request now")
     x.add_argument("--wait", action="store_true", help="wait for the samples (progress bar)")
+    x.add_argument("--no-terrain-check", action="store_true",
+                   help="with a terrain set: skip checking the fixed stations' alt_m against its ground "
+                        "(the check loads the set's tiles into the local cache)")
+    add_s3_arguments(x)
     x.set_defaults(func=cmd_dataset_create)
     x = dss.add_parser("expand", help="request more samples", parents=[common])
     x.add_argument("dataset", help="id or name")
@@ -490,6 +655,12 @@ def _add_dataset_commands(sub: argparse._SubParsersAction, common: argparse.Argu
     x.add_argument("dataset", help="id or name")
     x.add_argument("--yes", action="store_true", help="really delete")
     x.set_defaults(func=cmd_dataset_delete)
+    x = dss.add_parser("card", help="print the dataset card (DATASET_CARD.md: config, counts, statistics, "
+                                    "baseline, how to load)", parents=[common])
+    x.add_argument("dataset", help="id or name")
+    x.add_argument("--range", metavar="A:B", help="samples the statistics cover (default: the committed prefix)")
+    x.add_argument("--split", choices=["train", "val", "test"], help="only the samples of this stable split")
+    x.set_defaults(func=cmd_dataset_card)
 
     pc = sub.add_parser("config", help="config keys, defaults and limits", parents=[common])
     cs = pc.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -579,19 +750,25 @@ def _add_maintenance_commands(sub: argparse._SubParsersAction, common: argparse.
 
 
 def _add_file_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    formats = ("parquet", "npz", "hdf5")        # heimdall_synth.export.FORMATS (not imported here)
+    formats = ("parquet", "npz", "hdf5", "sigmf")   # heimdall_synth.export.FORMATS (not imported here)
     x = sub.add_parser("export", parents=[common],
-                       help="write committed samples as parquet (features) or npz/hdf5 (IQ + features)",
+                       help="write committed samples as parquet (features) or npz/hdf5/sigmf (IQ + features)",
                        description="Export the committed samples of a dataset into OUT/<name>/ with "
                                    "a manifest.json (sha256 of every file). Needs the export extra: "
                                    "pip install 'heimdall-synth[export]'.")
     x.add_argument("dataset", help="id or name")
     x.add_argument("--format", choices=formats, default="parquet",
-                   help="parquet: features only; npz: IQ shards; hdf5: one IQ file (default parquet)")
+                   help="parquet: features only; npz: IQ shards; hdf5: one IQ file; sigmf: a SigMF collection "
+                        "per sample, one recording per receiver (default parquet)")
     x.add_argument("--out", default=".", help="parent directory (default .)")
     x.add_argument("--range", metavar="A:B",
                    help="half-open sample indices, all committed (default: the committed prefix)")
+    x.add_argument("--split", choices=("train", "val", "test"), default=None,
+                   help="only this stable split's samples of the range (fixed per sample at creation by "
+                        "the config key splits; default: every sample)")
     x.add_argument("--shard-size", type=_positive(), default=1000, help="samples per npz shard (default 1000)")
+    x.add_argument("--sigmf-archive", action="store_true",
+                   help="with --format sigmf: each receiver's recording as one .sigmf archive (tar)")
     x.add_argument("--overwrite", action="store_true", help="replace an earlier export in OUT/<name>/")
     add_s3_arguments(x)
     x.set_defaults(func=cmd_export)
@@ -600,8 +777,14 @@ def _add_file_commands(sub: argparse._SubParsersAction, common: argparse.Argumen
                        description="Map of receivers and TX colored by GDOP, histograms of SNR per "
                                    "receiver, GDOP and receivers detected, and (iq_raw) one sample's "
                                    "spectrograms and constellations. Writes OUT/<name>/plots/*.png. "
+                                   "--kind propagation: detection probability and RSSI vs distance next to "
+                                   "the model's median (propagation_links.png). "
                                    "Needs the plots extra: pip install 'heimdall-synth[plots]'.")
     x.add_argument("dataset", help="id or name")
+    x.add_argument("--kind", choices=("overview", "propagation"), default="overview",
+                   help="overview: map, SNR, GDOP, receivers detected, one sample's IQ; propagation: who hears "
+                        "the transmitter, detection probability and RSSI vs distance with the ITM median "
+                        "(default overview)")
     x.add_argument("--out", default=".", help="parent directory (default .)")
     x.add_argument("--sample", type=_nonnegative(), default=None,
                    help="sample index for spectrogram/constellation (default 0; iq_raw only)")
@@ -610,6 +793,28 @@ def _add_file_commands(sub: argparse._SubParsersAction, common: argparse.Argumen
                    help="summarize at most this many samples (default 20000)")
     add_s3_arguments(x)
     x.set_defaults(func=cmd_plot)
+
+    x = sub.add_parser("baseline", parents=[common],
+                       help="classical TDOA multilateration: the accuracy a model must beat",
+                       description="Solve every sample's transmitter position from its estimated TDOAs "
+                                   "(never the truth), score it against the truth (CEP50, CEP90, RMSE "
+                                   "overall, by GDOP bin and by receivers used; fraction solved) and record "
+                                   "the run in heimdall.baseline_runs (role heimdall_admin; --no-store for "
+                                   "readers). --plot needs the plots extra.")
+    x.add_argument("dataset", help="id or name")
+    x.add_argument("--range", metavar="A:B",
+                   help="half-open sample indices, all committed (default: the committed prefix)")
+    x.add_argument("--plot", metavar="DIR", help="write error_cdf.png, error_vs_gdop.png, error_map.png "
+                                                 "to DIR/<name>/baseline/")
+    x.add_argument("--tdoa-sigma-ns", type=number_type(settings.Number("", float, 0.001, 1e9, None, "ns")),
+                   default=None,
+                   help="TDOA sigma (ns) for the GDOP*c*sigma guide (default: median tdoa_std_s; none "
+                        "without it)")
+    x.add_argument("--per-sample", metavar="FILE", help="write each sample's error and estimate as CSV")
+    x.add_argument("--no-store", action="store_true", help="compute and print only; record nothing")
+    x.add_argument("--split", choices=["train", "val", "test"], help="only the samples of this stable split")
+    x.add_argument("--latest", action="store_true", help="print the latest recorded run instead of solving")
+    x.set_defaults(func=cmd_baseline)
 
     x = sub.add_parser("demo", help="run the whole life of a dataset on local throwaway services",
                        parents=[common],
@@ -624,6 +829,24 @@ def _add_file_commands(sub: argparse._SubParsersAction, common: argparse.Argumen
     x.add_argument("--out", default="heimdall-demo-out", help="where exports, plots and logs go")
     x.add_argument("--keep", action="store_true", help="leave Postgres and S3 running and print how to connect")
     x.set_defaults(func=cmd_demo)
+
+
+def _add_terrain_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    pt = sub.add_parser("terrain", help="terrain sets (SRTM tiles) for ITM point-to-point mode", parents=[common])
+    ts = pt.add_subparsers(dest="terrain_command", required=True, metavar="ACTION")
+    x = ts.add_parser("import", parents=[common], help="validate, upload and register a directory of SRTM tiles",
+                      description="Import DIR/*.hgt (SRTM1 3601 x 3601 or SRTM3 1201 x 1201, named like "
+                                  "N45E007.hgt, unzipped) as terrain set NAME: checks names and sizes, uploads "
+                                  "the tiles to the object store, registers the set (immutable; the same tiles "
+                                  "again change nothing, other tiles under the name are refused before any "
+                                  "upload). Needs heimdall_admin.")
+    x.add_argument("name", help="terrain set name: 1 to 100 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
+    x.add_argument("directory", help="directory holding the .hgt tiles")
+    add_s3_arguments(x, " (created if missing)")
+    x.set_defaults(func=cmd_terrain_import)
+    x = ts.add_parser("list", parents=[common], help="registered terrain sets: resolution, tiles, coverage, "
+                                                     "digest, datasets using each")
+    x.set_defaults(func=cmd_terrain_list)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -660,6 +883,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_worker_commands(sub, common)
     _add_maintenance_commands(sub, common)
     _add_file_commands(sub, common)
+    _add_terrain_commands(sub, common)
     return p
 
 

@@ -10,16 +10,26 @@ Layout of ``export <dataset> --format F --out DIR`` (DIR/<name>/):
   ``num_receivers`` int16 (n,) (rows >= num_receivers of ``iq`` are padding).
 - ``--format hdf5``: one ``iq.h5`` with datasets ``iq`` complex64 (n, R, L) chunked per
   sample, ``sample_idx``, ``num_receivers``; attributes name the dataset and sample rate.
+- ``--format sigmf``: per sample ``sigmf/<idx>/``: one SigMF Recording per receiver
+  (``.sigmf-data`` in the stored dtype, complex64 = ``cf32_le``; ``.sigmf-meta`` with the
+  receiver's position, the emitter's truth in a ``signal:emitter`` annotation and the
+  estimated features in the ``heimdall`` namespace) and a ``.sigmf-collection`` tying them
+  (``heimdall_synth.sigmf_export`` documents every field); ``sigmf_archive``: each Recording
+  as one ``.sigmf`` archive (tar) instead of its two files.
+- ``DATASET_CARD.md`` (every format; ``heimdall_synth.card``): config in words and JSON,
+  counts, detection / SNR / GDOP statistics of the exported range, the latest baseline run.
 - ``manifest.json``, written last: dataset id/name/type, config, seed, generator and code
   versions, exported range, counts, and sha256 + size of every file. A directory without
   a manifest is an unfinished export.
 
 Only committed samples are exported: the contiguous committed prefix by default, or
-``--range A:B`` (half-open) if every index in it is committed. IQ bytes are read by byte
+``--range A:B`` (half-open) if every index in it is committed; ``--split train|val|test``
+keeps only that stable split's samples of it (``heimdall.split_of``; the IQ files then hold
+those samples in index order, ``sample_idx`` says which). IQ bytes are read by byte
 range from the object store and checked against their sha256 before they are written.
 All database reads happen in one REPEATABLE READ snapshot.
 
-Needs the ``export`` extra (pyarrow; h5py for hdf5): imported when an export runs, and a
+Needs the ``export`` extra (pyarrow; h5py for hdf5; sigmf for sigmf): imported when an export runs, and a
 missing one is a one-line error naming the extra.
 """
 
@@ -30,7 +40,7 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,11 +53,21 @@ from worker.errors import HeimdallError, InvalidInput
 from worker.rows import FEATURE_COLUMNS
 from worker.storage import IQ_DTYPE, ObjectStore, decode_sample
 
+from .card import CARD_FILE, card_markdown
 from .extras import require
 from .progress import progress_callback
-from .reader import committed_range, find_dataset, iter_iq_runs, reader_snapshot, safe_dirname
+from .reader import (
+    committed_range,
+    find_dataset,
+    iter_iq_runs,
+    reader_snapshot,
+    safe_dirname,
+    split_indices,
+    split_params,
+)
+from .splits import SPLITS, fractions_of
 
-FORMATS = ("parquet", "npz", "hdf5")
+FORMATS = ("parquet", "npz", "hdf5", "sigmf")
 MANIFEST = "manifest.json"
 FEATURES_FILE = "features.parquet"
 HDF5_FILE = "iq.h5"
@@ -63,7 +83,7 @@ def _library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str] = {}
-    for name in ("numpy", "scipy", "numba", "pyarrow", "h5py"):
+    for name in ("numpy", "scipy", "numba", "pyarrow", "h5py", "sigmf"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:  # pragma: no cover - all are dependencies
@@ -103,6 +123,8 @@ def require_export_libraries(fmt: str) -> None:
     require("pyarrow.parquet", "export (features.parquet)")
     if fmt == "hdf5":
         require("h5py", "export --format hdf5")
+    if fmt == "sigmf":
+        require("sigmf", "export --format sigmf")
 
 
 def _arrow_type(pgtype: str):
@@ -134,7 +156,10 @@ class _Files:
         self._tmp: list[Path] = []
 
     def tmp(self, name: str) -> Path:
-        path = self.root / f".{name}.tmp"
+        """Where to write ``name`` (a path relative to the root, folders made as needed)."""
+        rel = Path(name)
+        path = self.root / rel.parent / f".{rel.name}.tmp"
+        path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp.append(path)
         return path
 
@@ -155,11 +180,14 @@ class _Files:
     def abort(self) -> None:
         for p in [*self._tmp, *(self.root / e["path"] for e in self.written)]:
             p.unlink(missing_ok=True)
+            _remove_empty_dirs(p.parent, self.root)
 
 
 # ------------------------------------------------------------------------------ features
-def write_features(conn: psycopg.Connection, dataset_id: Any, first: int, stop: int, path: Path) -> int:
-    """features.parquet for [first, stop), one row group per database page; rows written."""
+def write_features(conn: psycopg.Connection, dataset_id: Any, first: int, stop: int, path: Path,
+                   split: Mapping[str, Any] | None = None, expected: int | None = None) -> int:
+    """features.parquet for [first, stop), one row group per database page; rows written.
+    ``split``: the split_params of one split (its rows only; ``expected`` of them)."""
     pa = _pyarrow()
     pq = require("pyarrow.parquet", "export (features.parquet)")
 
@@ -168,7 +196,8 @@ def write_features(conn: psycopg.Connection, dataset_id: Any, first: int, stop: 
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for page_first in range(first, stop, FEATURE_PAGE_ROWS):
             rows = db.run(conn, "export_features_page", dataset_id=dataset_id, first=page_first,
-                               stop=min(stop, page_first + FEATURE_PAGE_ROWS))
+                          stop=min(stop, page_first + FEATURE_PAGE_ROWS),
+                          **(split or {"split": None, "seed": None, "splits": None}))
             if rows and not set(schema.names) <= rows[0].keys():
                 missing = sorted(set(schema.names) - rows[0].keys())
                 raise HeimdallError(f"measurement_features lacks columns {missing} (schema older than code?)")
@@ -180,7 +209,7 @@ def write_features(conn: psycopg.Connection, dataset_id: Any, first: int, stop: 
                 cols[field.name] = pa.array(values, type=field.type)
             writer.write_table(pa.table(cols, schema=schema))
             n += len(rows)
-    if n != stop - first:
+    if n != (stop - first if expected is None else expected):
         raise HeimdallError(f"read {n} feature rows for {first}:{stop}; the dataset changed meanwhile?")
     return n
 
@@ -199,12 +228,20 @@ def iq_layout(conn: psycopg.Connection, dataset_id: Any, first: int, stop: int) 
 
 
 def iter_iq_blocks(conn: psycopg.Connection, store: ObjectStore, dataset_id: Any, first: int, stop: int,
-                   block: int) -> Iterator[tuple[int, int, list[Mapping[str, Any]], Iterator[tuple[Mapping[str, Any], bytes]]]]:
-    """Per block of at most ``block`` samples: (first, stop, pointer rows, verified bytes)."""
-    for b0 in range(first, stop, block):
-        b1 = min(stop, b0 + block)
+                   block: int, indices: list[int] | None = None
+                   ) -> Iterator[tuple[int, int, list[Mapping[str, Any]], Iterator[tuple[Mapping[str, Any], bytes]]]]:
+    """Per block of at most ``block`` samples: (first, stop, pointer rows, verified bytes).
+    ``indices`` (ascending, within [first, stop)): only these samples (a split), ``block``
+    of them at a time; stop is then one past the block's last index."""
+    wanted: Sequence[int] = range(first, stop) if indices is None else indices   # a range stays small
+    for k in range(0, len(wanted), block):
+        sel = wanted[k:k + block]
+        b0, b1 = sel[0], sel[-1] + 1
         rows = db.run(conn, "iq_rows_in_range", dataset_id=dataset_id, first=b0, stop=b1)
-        if [r["sample_idx"] for r in rows] != list(range(b0, b1)):
+        if indices is not None:
+            keep = set(sel)
+            rows = [r for r in rows if r["sample_idx"] in keep]
+        if [r["sample_idx"] for r in rows] != list(sel):
             raise HeimdallError(f"IQ rows of {b0}:{b1} changed while exporting")
         yield b0, b1, rows, iter_iq_runs(store, rows)
 
@@ -234,9 +271,11 @@ def _write_npz_shard(path: Path, rows: list[Mapping[str, Any]], data: Iterator[t
 def export_dataset(conn: psycopg.Connection, ref: str, fmt: str, out: Path,
                    store: ObjectStore | Callable[[], ObjectStore] | None = None,
                    requested: tuple[int | None, int | None] | None = None, shard_size: int = 1000,
-                   overwrite: bool = False, progress: bool = False) -> tuple[Path, dict[str, Any]]:
+                   overwrite: bool = False, progress: bool = False,
+                   split: str | None = None, sigmf_archive: bool = False) -> tuple[Path, dict[str, Any]]:
     """Export dataset ``ref`` as ``fmt`` into ``out/<name>/``; returns that directory and the
-    manifest written there.
+    manifest written there. ``split`` ("train", "val", "test"): that stable split's samples
+    of the range only.
 
     ``store`` (or a callable giving one, so parquet exports never need S3 settings) is read
     for npz/hdf5. Raises InvalidInput / NotFound for bad input, IQIntegrityError for IQ that
@@ -246,13 +285,18 @@ def export_dataset(conn: psycopg.Connection, ref: str, fmt: str, out: Path,
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if shard_size < 1:
         raise InvalidInput("--shard-size must be >= 1")
+    if split is not None and split not in SPLITS:
+        raise InvalidInput(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if sigmf_archive and fmt != "sigmf":
+        raise InvalidInput("--sigmf-archive goes with --format sigmf")
     require_export_libraries(fmt)
     with reader_snapshot(conn):
         ds = find_dataset(conn, ref)
         if fmt != "parquet" and ds["dataset_type"] != "iq_raw":
             raise InvalidInput(f"dataset {ds['name']!r} is {ds['dataset_type']}: it has no IQ to export "
-                               "as npz/hdf5; use --format parquet")
+                               f"as {fmt}; use --format parquet")
         first, stop = committed_range(conn, ds, requested)
+        indices = None if split is None else split_indices(conn, ds, first, stop, split)
         if fmt != "parquet" and callable(store):
             store = store()
         root = out / safe_dirname(ds["name"])
@@ -260,8 +304,13 @@ def export_dataset(conn: psycopg.Connection, ref: str, fmt: str, out: Path,
         root.mkdir(parents=True, exist_ok=True)
         files = _Files(root)
         try:
-            layout = _write_all(conn, ds, fmt, files, store, first, stop, shard_size, progress)
-            manifest = _manifest(ds, fmt, first, stop, layout, files.written)
+            layout = _write_all(conn, ds, fmt, files, store, first, stop, shard_size, progress, split, indices,
+                                sigmf_archive)
+            card = files.tmp(CARD_FILE)      # DATASET_CARD.md: what this export holds (card.py)
+            card.write_text(card_markdown(conn, ds, first, stop, export_format=fmt, split=split))
+            files.commit(CARD_FILE, card, kind="card", first_idx=first, last_idx=stop - 1,
+                         samples=stop - first if indices is None else len(indices))
+            manifest = _manifest(ds, fmt, first, stop, layout, files.written, split, indices)
             tmp = files.tmp(MANIFEST)
             tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
             files.replace(MANIFEST, tmp)
@@ -273,7 +322,25 @@ def export_dataset(conn: psycopg.Connection, ref: str, fmt: str, out: Path,
     for name in old:
         if name not in keep:
             (root / name).unlink(missing_ok=True)
+            _remove_empty_dirs((root / name).parent, root)
     return root, manifest
+
+
+def _safe_relative(name: str) -> bool:
+    """A path a manifest may list: relative, inside the export, no hidden or '..' parts."""
+    parts = name.split("/")
+    return bool(name) and not name.startswith("/") and all(p and p not in (".", "..") and not p.startswith(".")
+                                                           for p in parts)
+
+
+def _remove_empty_dirs(folder: Path, root: Path) -> None:
+    """Remove ``folder`` and its parents up to (not including) ``root`` while they are empty."""
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
 
 
 def _previous_export(root: Path, overwrite: bool) -> list[str]:
@@ -286,8 +353,7 @@ def _previous_export(root: Path, overwrite: bool) -> list[str]:
         raise InvalidInput(f"{root} already holds an export (manifest.json); give --overwrite or "
                            "another --out")
     try:
-        old = [e["path"] for e in json.loads(path.read_text()).get("files", [])
-               if "/" not in e["path"] and not e["path"].startswith(".")]
+        old = [e["path"] for e in json.loads(path.read_text()).get("files", []) if _safe_relative(e["path"])]
     except (ValueError, KeyError, TypeError, AttributeError):
         old = []
     path.unlink()
@@ -296,10 +362,11 @@ def _previous_export(root: Path, overwrite: bool) -> list[str]:
 
 def _write_all(conn: psycopg.Connection, ds: Mapping[str, Any], fmt: str, files: _Files,
                store: ObjectStore | None, first: int, stop: int, shard_size: int,
-               progress: bool) -> dict[str, Any] | None:
-    n = stop - first
+               progress: bool, split: str | None = None, indices: list[int] | None = None,
+               sigmf_archive: bool = False) -> dict[str, Any] | None:
+    n = stop - first if indices is None else len(indices)
     tmp = files.tmp(FEATURES_FILE)
-    write_features(conn, ds["id"], first, stop, tmp)
+    write_features(conn, ds["id"], first, stop, tmp, None if split is None else split_params(ds, split), n)
     files.commit(FEATURES_FILE, tmp, kind="features", first_idx=first, last_idx=stop - 1, samples=n)
     if fmt == "parquet":
         return None
@@ -308,36 +375,62 @@ def _write_all(conn: psycopg.Connection, ds: Mapping[str, Any], fmt: str, files:
     r, length = layout["receivers"], layout["length"]
     bar = progress_callback(n, progress, "export IQ")
     if fmt == "npz":
-        for b0, b1, rows, data in iter_iq_blocks(conn, store, ds["id"], first, stop, shard_size):
+        for b0, b1, rows, data in iter_iq_blocks(conn, store, ds["id"], first, stop, shard_size, indices):
             name = f"iq_{b0:010d}-{b1 - 1:010d}.npz"
             tmp = files.tmp(name)
             _write_npz_shard(tmp, rows, data, r, length)
-            files.commit(name, tmp, kind="iq", first_idx=b0, last_idx=b1 - 1, samples=b1 - b0)
-            bar(b1 - b0)
+            files.commit(name, tmp, kind="iq", first_idx=b0, last_idx=b1 - 1, samples=len(rows))
+            bar(len(rows))
+    elif fmt == "sigmf":
+        _write_sigmf(conn, ds, files, store, first, stop, shard_size, split, indices, bar, sigmf_archive)
     else:
         h5py = require("h5py", "export --format hdf5")
         tmp = files.tmp(HDF5_FILE)
         with h5py.File(tmp, "w") as h5:
             iq = h5.create_dataset("iq", shape=(n, r, length), dtype=np.complex64, chunks=(1, r, length))
-            idx = h5.create_dataset("sample_idx", data=np.arange(first, stop, dtype=np.int64))
+            order = np.arange(first, stop, dtype=np.int64) if indices is None else np.array(indices, np.int64)
+            # row of a sample in iq: idx - first, or (a split) its place in the index list
+            row_of = ({int(v): k for k, v in enumerate(order)}.__getitem__ if indices is not None
+                      else (lambda i: i - first))
+            idx = h5.create_dataset("sample_idx", data=order)
             nrx = h5.create_dataset("num_receivers", shape=(n,), dtype=np.int16)
             h5.attrs.update({"dataset_id": str(ds["id"]), "dataset_name": ds["name"],
                              "sample_rate_hz": layout["sample_rate_hz"], "first_idx": first,
-                             "stop_idx": stop, "iq_units": "sqrt(mW)"})
+                             "stop_idx": stop, "iq_units": "sqrt(mW)", "split": split or "all"})
             iq.attrs["axes"] = "sample, receiver, time"
-            idx.attrs["note"] = "row k of iq is sample first_idx + k"
-            for b0, b1, rows, data in iter_iq_blocks(conn, store, ds["id"], first, stop, shard_size):
-                nrx[b0 - first:b1 - first] = [row["num_receivers"] for row in rows]
+            idx.attrs["note"] = "row k of iq is sample sample_idx[k]"
+            for _, _, rows, data in iter_iq_blocks(conn, store, ds["id"], first, stop, shard_size, indices):
+                for row in rows:
+                    nrx[row_of(int(row["sample_idx"]))] = row["num_receivers"]
                 for row, raw in data:
-                    iq[int(row["sample_idx"]) - first] = decode_sample(raw, (r, length))
-                bar(b1 - b0)
+                    iq[row_of(int(row["sample_idx"]))] = decode_sample(raw, (r, length))
+                bar(len(rows))
         files.commit(HDF5_FILE, tmp, kind="iq", first_idx=first, last_idx=stop - 1, samples=n)
     bar(None)
     return layout
 
 
+def _write_sigmf(conn: psycopg.Connection, ds: Mapping[str, Any], files: _Files, store: ObjectStore, first: int,
+                 stop: int, block: int, split: str | None, indices: list[int] | None,
+                 bar: Callable[[int | None], None], archive: bool = False) -> None:
+    """SigMF recordings and a collection per sample (heimdall_synth.sigmf_export)."""
+    from .sigmf_export import write_sample
+
+    params = {"split": None, "seed": None, "splits": None} if split is None else split_params(ds, split)
+    checked = False
+    for b0, b1, rows, data in iter_iq_blocks(conn, store, ds["id"], first, stop, min(block, FEATURE_PAGE_ROWS),
+                                             indices):
+        feats = {int(f["sample_idx"]): f for f in db.run(conn, "export_features_page", dataset_id=ds["id"],
+                                                         first=b0, stop=b1, **params)}
+        for row, raw in data:
+            write_sample(files, ds, feats[int(row["sample_idx"])], row, raw, validate=not checked, archive=archive)
+            checked = True
+        bar(len(rows))
+
+
 def _manifest(ds: Mapping[str, Any], fmt: str, first: int, stop: int, layout: dict[str, Any] | None,
-              written: list[dict[str, Any]]) -> dict[str, Any]:
+              written: list[dict[str, Any]], split: str | None = None,
+              indices: list[int] | None = None) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
         "dataset": {"id": str(ds["id"]), "name": ds["name"], "type": ds["dataset_type"],
@@ -350,7 +443,10 @@ def _manifest(ds: Mapping[str, Any], fmt: str, first: int, stop: int, layout: di
         "library_versions": _library_versions(),
         "format": fmt,
         "range": {"first_idx": first, "stop_idx": stop, "last_idx": stop - 1},
-        "counts": {"samples": stop - first, "files": len(written),
+        # the stable split exported (null: every sample of the range); split_of(seed, idx,
+        # fractions) of heimdall_synth.splits tells any sample's split
+        "split": {"name": split, "fractions": fractions_of(ds["config"]), "rule": "heimdall.split_of"},
+        "counts": {"samples": stop - first if indices is None else len(indices), "files": len(written),
                    "bytes": sum(e["bytes"] for e in written)},
         "iq": None if layout is None else {**layout, "units": "sqrt(mW)",
                                           "axes": ["sample", "receiver", "time"]},

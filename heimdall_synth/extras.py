@@ -1,7 +1,7 @@
 """Optional dependencies (pyproject extras), imported only where they are used.
 
 The core install is what a worker needs. The tooling's heavier libraries come with extras:
-``plots`` (matplotlib), ``export`` (pyarrow, h5py, tqdm), ``train`` (torch, for
+``plots`` (matplotlib), ``export`` (pyarrow, h5py, tqdm, sigmf), ``train`` (torch, for
 DataLoader; HeimdallDataset itself does not need it), ``local`` (the SeaweedFS binary for
 the demo). :func:`require` imports one of them and, when it is missing, raises
 :class:`MissingExtra` whose one-line message names the extra to install.
@@ -20,6 +20,7 @@ EXTRA_OF = {
     "pyarrow": "export",
     "h5py": "export",
     "tqdm": "export",
+    "sigmf": "export",
     "torch": "train",
 }
 

@@ -8,6 +8,10 @@ Files (in ``OUT/<name>/plots/``):
 - ``receivers_detected.png``: samples by number of receivers detecting the transmitter.
 - ``sample_<idx>_spectrogram.png`` / ``sample_<idx>_constellation.png`` (iq_raw only):
   per-receiver spectrogram (dB) and constellation (IQ normalized by its RMS) of one sample.
+- ``propagation_links.png`` (``--kind propagation``, :mod:`heimdall_synth.propagation_plot`):
+  detection probability and RSSI vs distance next to the model's median.
+- ``heimdall-synth baseline --plot DIR`` (:func:`plot_baseline`, in ``DIR/<name>/baseline/``):
+  ``error_cdf.png``, ``error_vs_gdop.png`` (with the guide GDOP·c·σ), ``error_map.png``.
 
 Figures are built with ``matplotlib.figure.Figure`` and saved through the Agg canvas, never
 through pyplot: no global backend is switched and no GUI is needed. matplotlib comes with
@@ -271,5 +275,123 @@ def constellation_figure(one: Mapping[str, Any]) -> Figure:
     return fig
 
 
-__all__ = ["constellation_figure", "detected_figure", "gdop_figure", "map_figure", "plot_dataset",
+
+# ------------------------------------------------------------------ baseline (issue 13)
+# Points drawn in a scatter of the baseline's errors (every sample still counts in the
+# binned curves and the CDF).
+BASELINE_SCATTER_POINTS = 20000
+
+
+def plot_baseline(run: Any, out: Path) -> list[Path]:
+    """The PNGs of a baseline run (heimdall_synth.baseline_run.BaselineRun) in
+    ``out/<name>/baseline/``: ``error_cdf.png``, ``error_vs_gdop.png``, ``error_map.png``."""
+    require_plot_libraries()
+    root = out / safe_dirname(run.dataset["name"]) / "baseline"
+    root.mkdir(parents=True, exist_ok=True)
+    title = f"{run.dataset['name']}, samples {run.first_idx}:{run.last_idx + 1}, solver {run.figures['solver_version']}"
+    return [_save(baseline_cdf_figure(run, title), root / "error_cdf.png"),
+            _save(baseline_gdop_figure(run, title), root / "error_vs_gdop.png"),
+            _save(baseline_map_figure(run, title), root / "error_map.png")]
+
+
+def _solved_errors(run: Any) -> np.ndarray:
+    e = np.asarray(run.error_m, dtype=np.float64)
+    return e[np.isfinite(e)]
+
+
+def baseline_cdf_figure(run: Any, title: str) -> Figure:
+    """Empirical CDF of the horizontal error of the solved samples (log x), CEP50 / CEP90
+    marked; unsolved samples keep the curve below 1 (it is a fraction of all samples)."""
+    e = np.sort(_solved_errors(run))
+    n = len(run.error_m)
+    fig = _figure(8, 5.5)
+    ax = fig.add_subplot()
+    if e.size:
+        # at most ~2000 steps: quantiles of a long array draw the same curve
+        k = np.unique(np.linspace(0, e.size - 1, min(e.size, 2000)).astype(int))
+        ax.step(np.maximum(e[k], 1e-3), (k + 1) / max(n, 1), where="post", color="tab:blue",
+                label=f"solved {e.size} of {n}")
+        for q, style in ((50, "--"), (90, ":")):
+            v = float(np.percentile(e, q))
+            ax.axvline(max(v, 1e-3), color="black", linestyle=style, linewidth=1, label=f"CEP{q} {v:,.0f} m")
+        ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("horizontal error (m)")
+    ax.set_ylabel("fraction of samples")
+    ax.set_title(f"Baseline TDOA error CDF\n{title}")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def baseline_gdop_figure(run: Any, title: str) -> Figure:
+    """Error vs GDOP: solved samples (a scatter of at most BASELINE_SCATTER_POINTS), the
+    RMSE per GDOP bin, and the guide GDOP·c·σ (σ = the TOA sigma of the run, if it has one)."""
+    from .baseline import SPEED_OF_LIGHT_M_S
+
+    err = np.asarray(run.error_m, dtype=np.float64)
+    gdop = np.asarray(run.gdop, dtype=np.float64)
+    ok = np.isfinite(err) & np.isfinite(gdop)
+    fig = _figure(8, 5.5)
+    ax = fig.add_subplot()
+    idx = np.flatnonzero(ok)
+    if idx.size > BASELINE_SCATTER_POINTS:
+        idx = idx[np.linspace(0, idx.size - 1, BASELINE_SCATTER_POINTS).astype(int)]
+    ax.scatter(gdop[idx], np.maximum(err[idx], 1e-3), s=6, alpha=0.35, linewidths=0, color="tab:blue",
+               label="solved samples")
+    bins = [b for b in run.figures.get("by_gdop", []) if b.get("rmse_m") is not None and b.get("gdop_median")]
+    if bins:
+        ax.plot([b["gdop_median"] for b in bins], [b["rmse_m"] for b in bins], "o-", color="tab:red",
+                label="RMSE per GDOP bin (at its median GDOP)")
+    sigma = run.figures.get("toa_sigma_s")
+    if sigma and ok.any():
+        g = np.linspace(max(float(gdop[ok].min()), 1e-3), float(gdop[ok].max()), 50)
+        ax.plot(g, g * SPEED_OF_LIGHT_M_S * sigma, "k--",
+                label=f"GDOP·c·σ, σ_TOA = {sigma * 1e9:.1f} ns ({run.figures.get('sigma_source')})")
+    elif not sigma:
+        ax.annotate("no TDOA sigma (no tdoa_std_s; state one): no theoretical line", (0.02, 0.02),
+                    xycoords="axes fraction", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel("GDOP")
+    ax.set_ylabel("horizontal error (m)")
+    ax.set_title(f"Baseline error vs GDOP\n{title}")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def baseline_map_figure(run: Any, title: str) -> Figure:
+    """True transmitter positions colored by the baseline's error (log color scale);
+    samples without a solution as black crosses; receivers as red triangles."""
+    colors = require("matplotlib.colors", "plotting")
+    lat = np.asarray(run.map_tx_lat, dtype=np.float64)
+    lon = np.asarray(run.map_tx_lon, dtype=np.float64)
+    err = np.asarray(run.map_error_m, dtype=np.float64)
+    fig = _figure(9, 7.5)
+    ax = fig.add_subplot()
+    ok = np.isfinite(err)
+    if ok.any():
+        lo, hi = max(float(np.nanmin(err[ok])), 1.0), max(float(np.nanmax(err[ok])), 10.0)
+        sc = ax.scatter(lon[ok], lat[ok], c=np.maximum(err[ok], lo), s=12, cmap="plasma",
+                        norm=colors.LogNorm(vmin=lo, vmax=max(hi, lo * 1.01)), linewidths=0, alpha=0.85,
+                        label="transmitter (solved)")
+        fig.colorbar(sc, ax=ax, label="horizontal error (m)")
+    if (~ok).any():
+        ax.scatter(lon[~ok], lat[~ok], marker="x", s=14, c="black", linewidths=0.8, label="no solution")
+    if run.receiver_positions:
+        pts = np.array(list(run.receiver_positions))
+        ax.scatter(pts[:, 1], pts[:, 0], marker="^", s=70 if len(pts) <= 64 else 12, c="red",
+                   edgecolors="black", linewidths=0.5, label="receiver", zorder=3)
+    if len(lat):
+        ax.set_aspect(1.0 / max(math.cos(math.radians(float(np.mean(lat)))), 0.05))
+    ax.set_xlabel("longitude (deg)")
+    ax.set_ylabel("latitude (deg)")
+    shown = f"first {len(lat)} samples" if len(lat) < len(run.error_m) else "all samples"
+    ax.set_title(f"Baseline error by transmitter position ({shown})\n{title}")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+__all__ = ["baseline_cdf_figure", "baseline_gdop_figure", "baseline_map_figure", "constellation_figure",
+           "detected_figure", "gdop_figure", "map_figure", "plot_baseline", "plot_dataset",
            "require_plot_libraries", "snr_figure", "spectrogram_figure"]

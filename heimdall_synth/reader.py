@@ -17,10 +17,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from worker import db
 from worker.errors import HeimdallError, InvalidInput, NotFound
 from worker.storage import ObjectStore, StorageError
+
+from .splits import check_split, fractions_of
 
 # Most bytes one ranged GET of several samples may fetch (readers hold one run in memory).
 MAX_RUN_BYTES = 64 << 20
@@ -99,6 +102,28 @@ def committed_range(conn: psycopg.Connection, dataset: Mapping[str, Any],
     return first, stop
 
 
+def split_params(dataset: Mapping[str, Any], split: str | None) -> dict[str, Any]:
+    """Parameters ``split``, ``seed``, ``splits`` of the queries that read one split only
+    (``export_features_page``, ``training_rows_page``; split None: every sample)."""
+    check_split(split)
+    fractions = dataset["config"].get("splits")     # None: stored before revision 0003
+    return {"split": split, "seed": int(dataset["seed"]),
+            "splits": None if fractions is None else Jsonb(fractions)}
+
+
+def split_indices(conn: psycopg.Connection, dataset: Mapping[str, Any], first: int, stop: int,
+                  split: str) -> list[int]:
+    """Committed indices of ``[first, stop)`` in ``split`` (heimdall.split_of), ascending;
+    InvalidInput when there are none."""
+    check_split(split)
+    got = [int(r["sample_idx"]) for r in db.run(conn, "split_indices", dataset_id=dataset["id"], first=first,
+                                                 stop=stop, split=split)]
+    if not got:
+        raise InvalidInput(f"no sample of samples {first}:{stop} of dataset {dataset['name']!r} is in split "
+                           f"{split!r} (fractions {fractions_of(dataset['config'])})")
+    return got
+
+
 def verify_sample(raw: bytes, sha256_hex: str, sample_idx: int, key: str, offset: int,
                   length: int) -> bytes:
     """Return ``raw`` if it is ``length`` bytes hashing to ``sha256_hex``; else IQIntegrityError."""
@@ -125,10 +150,11 @@ def iter_iq_runs(store: ObjectStore, rows: Sequence[Mapping[str, Any]],
                  max_run_bytes: int = MAX_RUN_BYTES) -> Iterator[tuple[Mapping[str, Any], bytes]]:
     """Yield ``(row, verified bytes)`` per IQ pointer row, in the order given.
 
-    Consecutive rows pointing into the same object are read with ONE ranged GET covering
-    them (a chunk's samples are adjacent byte ranges), so exporting N samples costs about
-    N / chunk_size requests; a run is cut at ``max_run_bytes`` so memory stays bounded with
-    big chunks. Every sample's bytes are checked against its sha256.
+    Consecutive rows pointing at adjacent byte ranges of the same object are read with ONE
+    ranged GET covering them (a chunk's samples are adjacent byte ranges), so exporting N
+    samples costs about N / chunk_size requests; a run is cut at ``max_run_bytes`` so memory
+    stays bounded with big chunks, and at a gap (rows of one split, say), so no unwanted
+    bytes are fetched. Every sample's bytes are checked against its sha256.
     """
     i = 0
     while i < len(rows):
@@ -136,6 +162,7 @@ def iter_iq_runs(store: ObjectStore, rows: Sequence[Mapping[str, Any]],
         key = rows[i]["object_key"]
         size = int(rows[i]["byte_length"])
         while (j + 1 < len(rows) and rows[j + 1]["object_key"] == key
+               and int(rows[j + 1]["byte_offset"]) == int(rows[j]["byte_offset"]) + int(rows[j]["byte_length"])
                and size + int(rows[j + 1]["byte_length"]) <= max_run_bytes):
             j += 1
             size += int(rows[j]["byte_length"])
@@ -166,4 +193,5 @@ def store_settings(store: ObjectStore | Mapping[str, Any] | None) -> dict[str, A
 
 
 __all__ = ["MAX_RUN_BYTES", "IQIntegrityError", "committed_range", "find_dataset", "iter_iq_runs",
-           "read_range", "reader_snapshot", "safe_dirname", "store_settings", "verify_sample"]
+           "read_range", "reader_snapshot", "safe_dirname", "split_indices", "split_params", "store_settings",
+           "verify_sample"]

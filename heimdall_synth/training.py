@@ -9,6 +9,8 @@ verified against the sha256 the database recorded (``heimdall_synth.reader``, sh
 export and plots)::
 
     from heimdall_synth import HeimdallDataset
+    train = HeimdallDataset("my-dataset", split="train")   # stable: survives expansion
+    val = HeimdallDataset("my-dataset", split="val")
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ from .reader import (
     find_dataset,
     read_range,
     reader_snapshot,
+    split_indices,
+    split_params,
     store_settings,
     verify_sample,
 )
+from .splits import check_split
 
 # Per-receiver features of ``HeimdallDataset`` items, in column order of ``features``:
 # the estimated columns of the one column registry (worker.rows), never the truth.
@@ -62,6 +67,11 @@ class HeimdallDataset:
     index_range:
         ``(first, stop)`` half-open sample indices; default the contiguous committed prefix
         ``[0, ready_prefix)``. Every index must be committed.
+    split:
+        ``"train"``, ``"val"`` or ``"test"``: only the samples of ``index_range`` in that
+        stable split (``heimdall.split_of``: fixed per sample by the dataset's seed and the
+        fractions of its config key ``splits``, so it never changes when the dataset grows);
+        None (default) every sample.
     cache_size:
         Samples whose verified IQ bytes are kept per process (LRU); 0 disables the cache.
     max_receivers:
@@ -70,7 +80,8 @@ class HeimdallDataset:
     conn:
         An open psycopg connection to use instead of ``database_url`` (not kept).
 
-    Items (``__getitem__(i)``, sample index ``first + i``), all numpy:
+    Items (``__getitem__(i)``, sample index ``sample_indices[i]``: ``first + i`` without a
+    split), all numpy:
 
     - ``iq``: float32 (R_max, 2, L), channel 0 real, 1 imaginary, in sqrt(mW) (mean of
       re^2 + im^2 = power in mW); iq_raw datasets only. Rows >= num_receivers are zero.
@@ -92,9 +103,11 @@ class HeimdallDataset:
     def __init__(self, dataset: str, database_url: str | None = None,
                  store: ObjectStore | Mapping[str, Any] | None = None, *,
                  index_range: tuple[int | None, int | None] | None = None, cache_size: int = 128,
-                 max_receivers: int | None = None, conn: psycopg.Connection | None = None) -> None:
+                 max_receivers: int | None = None, conn: psycopg.Connection | None = None,
+                 split: str | None = None) -> None:
         if cache_size < 0:
             raise ValueError("cache_size must be >= 0")
+        check_split(split)
         own = conn is None
         if own:
             conn = db.Database(database_url).connect()
@@ -102,7 +115,9 @@ class HeimdallDataset:
             with reader_snapshot(conn):
                 ds = find_dataset(conn, dataset)
                 first, stop = committed_range(conn, ds, index_range)
-                self._load(conn, ds["id"], first, stop)
+                wanted = (np.arange(first, stop, dtype=np.int64) if split is None
+                          else np.array(split_indices(conn, ds, first, stop, split), np.int64))
+                self._load(conn, ds, first, stop, wanted, split)
         finally:
             if own:
                 conn.close()
@@ -110,6 +125,7 @@ class HeimdallDataset:
         self.dataset_name: str = ds["name"]
         self.dataset_type: str = ds["dataset_type"]
         self.first, self.stop = first, stop
+        self.split = split
         self.cache_size = cache_size
         self._settings = store_settings(store)
         # The given store is usable as is only in this process (see reader.store_settings).
@@ -124,15 +140,18 @@ class HeimdallDataset:
         self._expand_to(self.r_max)
 
     # ------------------------------------------------------------------ loading (once)
-    def _load(self, conn: psycopg.Connection, dataset_id: Any, first: int, stop: int) -> None:
-        """Fetch [first, stop) page by page into compact numpy arrays.
+    def _load(self, conn: psycopg.Connection, ds: Mapping[str, Any], first: int, stop: int, wanted: np.ndarray,
+              split: str | None) -> None:
+        """Fetch the samples ``wanted`` of [first, stop) (all, or one split's) page by page into
+        compact numpy arrays.
 
         Numpy arrays (not lists of dicts) so that DataLoader workers forked from this
         process share the memory copy-on-write (touching Python objects would copy pages)
         and a pickled dataset (spawn) is small and fast.
         """
-        n = stop - first
+        n = len(wanted)
         f = len(FEATURE_NAMES)
+        self.sample_indices = wanted                    # item i is sample sample_indices[i]
         self._target = np.empty((n, 3), np.float32)
         self._num_rx = np.empty(n, np.int32)
         self._iq_key = np.full(n, -1, np.int32)         # index into self._keys, -1: no IQ
@@ -147,11 +166,12 @@ class HeimdallDataset:
         self.sample_rate_hz: int | None = None
         pos = 0
         for page_first in range(first, stop, PAGE_ROWS):
-            rows = db.run(conn, "training_rows_page", dataset_id=dataset_id, first=page_first,
-                               stop=min(stop, page_first + PAGE_ROWS))
+            rows = db.run(conn, "training_rows_page", dataset_id=ds["id"], first=page_first,
+                          stop=min(stop, page_first + PAGE_ROWS), **split_params(ds, split))
             for r in rows:
-                if int(r["sample_idx"]) != first + pos:
-                    raise HeimdallError(f"sample {first + pos} vanished while loading (dataset deleted "
+                if pos >= n or int(r["sample_idx"]) != wanted[pos]:
+                    missing = int(wanted[pos]) if pos < n else int(r["sample_idx"])
+                    raise HeimdallError(f"sample {missing} vanished while loading (dataset deleted "
                                         "or damaged meanwhile?)")
                 nr = int(r["num_receivers"])
                 self._target[pos] = (r["tx_lat"], r["tx_lon"], r["tx_alt_m"])
@@ -175,7 +195,8 @@ class HeimdallDataset:
                     self.sample_rate_hz = int(r["sample_rate_hz"])
                 pos += 1
         if pos != n:
-            raise HeimdallError(f"expected {n} samples in {first}:{stop}, read {pos}")
+            raise HeimdallError(f"expected {n} samples in {first}:{stop}"
+                                + (f" (split {split!r})" if split else "") + f", read {pos}")
         self._rx_list, self._feat_list = rx_rows, feat_rows
         has_iq = self._iq_key >= 0
         lengths = set(self._iq_shape[has_iq, 1].tolist())
@@ -198,7 +219,7 @@ class HeimdallDataset:
 
     # ------------------------------------------------------------------ map dataset protocol
     def __len__(self) -> int:
-        return self.stop - self.first
+        return len(self.sample_indices)
 
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
         n = len(self)
@@ -212,19 +233,19 @@ class HeimdallDataset:
             "mask": self._mask[i].copy(),
             "features": self._features[i].copy(),
             "target": self._target[i].copy(),
-            "sample_idx": np.asarray(self.first + i, dtype=np.int64),
+            "sample_idx": np.asarray(self.sample_indices[i], dtype=np.int64),
         }
         if self.dataset_type == "iq_raw":
             item["iq"] = self._iq(i)
         return item
 
     def _iq(self, i: int) -> np.ndarray:
-        """(R_max, 2, L) float32 from the verified bytes of sample first + i."""
+        """(R_max, 2, L) float32 from the verified bytes of item i (sample sample_indices[i])."""
         raw = self._raw(i)
         rows, length = (int(v) for v in self._iq_shape[i])
         nr = int(self._num_rx[i])
         if nr > rows:
-            raise IQIntegrityError(f"sample {self.first + i} has {nr} receivers but IQ for only {rows}")
+            raise IQIntegrityError(f"sample {int(self.sample_indices[i])} has {nr} receivers but IQ for only {rows}")
         c = decode_sample(raw, (rows, length))
         out = np.zeros((self.r_max, 2, length), np.float32)
         # Only the real receivers' rows: the stored array's padding slots stay zero here.
@@ -237,7 +258,7 @@ class HeimdallDataset:
         if i in self._cache:
             self._cache.move_to_end(i)
             return self._cache[i]
-        idx = self.first + i
+        idx = int(self.sample_indices[i])
         k = int(self._iq_key[i])
         if k < 0:   # committed_range checked pairing; this means the rows changed since
             raise IQIntegrityError(f"sample {idx} has no IQ row")
@@ -271,8 +292,9 @@ class HeimdallDataset:
         self._pid = os.getpid()
 
     def __repr__(self) -> str:
+        split = "" if self.split is None else f", split {self.split!r} ({len(self)})"
         return (f"HeimdallDataset({self.dataset_name!r}, {self.dataset_type}, samples {self.first}:"
-                f"{self.stop}, r_max={self.r_max}, iq_length={self.iq_length})")
+                f"{self.stop}{split}, r_max={self.r_max}, iq_length={self.iq_length})")
 
 
 def _vec(values: Sequence[Any] | None, n: int) -> np.ndarray:

@@ -152,9 +152,22 @@ SELECT count(*) AS features, count(q.sample_idx) AS with_iq
 
 -- name: export_features_page
 -- Every column of the feature rows of [first, stop); the exporter picks the columns it knows.
+-- split NULL: every row; else only that split's (heimdall.split_of with the dataset's seed
+-- and stored "splits", passed as seed / splits).
 SELECT * FROM heimdall.measurement_features
  WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+   AND (%(split)s::text IS NULL OR heimdall.split_of(%(seed)s::bigint, sample_idx, %(splits)s::jsonb) = %(split)s::text)
  ORDER BY sample_idx;
+
+-- name: split_indices
+-- Committed sample indices of [first, stop) in one split, ascending (export --split,
+-- HeimdallDataset(split=...)): heimdall.split_of with the dataset's seed and stored fractions.
+SELECT f.sample_idx
+  FROM heimdall.measurement_features f
+  JOIN heimdall.synthetic_datasets d ON d.id = f.dataset_id
+ WHERE f.dataset_id = %(dataset_id)s AND f.sample_idx >= %(first)s AND f.sample_idx < %(stop)s
+   AND heimdall.split_of(d.seed, f.sample_idx, d.config -> 'splits') = %(split)s::text
+ ORDER BY f.sample_idx;
 
 -- name: iq_layouts_in_range
 -- Distinct per-sample IQ shapes / rates of [first, stop): an export needs exactly one.
@@ -174,6 +187,7 @@ SELECT q.sample_idx, q.object_key, q.byte_offset, q.byte_length, q.sha256, q.sha
 -- name: training_rows_page
 -- What HeimdallDataset keeps per sample: target, receiver positions, the IQ-derived
 -- features (not the ground truth) and the IQ pointer (NULL for feature_based datasets).
+-- split NULL: every sample of the range; else that split's only (as export_features_page).
 SELECT f.sample_idx, f.tx_lat, f.tx_lon, f.tx_alt_m, f.num_receivers,
        f.rx_lat, f.rx_lon, f.rx_alt_m,
        f.rssi_dbm, f.snr_db, f.noise_floor_dbm, f.freq_offset_hz, f.bandwidth_hz, f.tdoa_s,
@@ -183,12 +197,23 @@ SELECT f.sample_idx, f.tx_lat, f.tx_lon, f.tx_alt_m, f.num_receivers,
   FROM heimdall.measurement_features f
   LEFT JOIN heimdall.synthetic_iq_samples q ON q.dataset_id = f.dataset_id AND q.sample_idx = f.sample_idx
  WHERE f.dataset_id = %(dataset_id)s AND f.sample_idx >= %(first)s AND f.sample_idx < %(stop)s
+   AND (%(split)s::text IS NULL OR heimdall.split_of(%(seed)s::bigint, f.sample_idx, %(splits)s::jsonb) = %(split)s::text)
  ORDER BY f.sample_idx;
 
 -- name: plot_rows
 -- What the overview plots need, for at most max_rows samples of [first, stop).
 SELECT sample_idx, tx_lat, tx_lon, gdop, mean_snr_db, num_receivers, num_receivers_detected,
        receiver_ids, rx_lat, rx_lon, snr_db, signal_present
+  FROM heimdall.measurement_features
+ WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+ ORDER BY sample_idx
+ LIMIT %(max_rows)s;
+
+-- name: propagation_rows
+-- Per-link distance, detection and power for `heimdall-synth plot --kind propagation`, for at
+-- most max_rows samples of [first, stop).
+SELECT sample_idx, attempts, num_receivers, distance_m, signal_present, rssi_dbm, noise_floor_dbm,
+       true_rx_power_dbm, path_loss_median_db, tx_height_agl_m, rx_height_agl_m, los
   FROM heimdall.measurement_features
  WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
  ORDER BY sample_idx
@@ -215,11 +240,13 @@ SELECT name, resolution_arcsec, num_tiles, lat_min, lat_max, lon_min, lon_max, b
 -- name: baseline_rows_page
 -- What the baseline localizer reads: the estimated TDOAs with their sigmas (NULL for
 -- configs without the joint estimator), which receivers heard the transmitter, the
--- receivers' positions; the truth (tx_lat, tx_lon) and gdop only to score.
+-- receivers' positions; the truth (tx_lat, tx_lon) and gdop only to score. split as in
+-- export_features_page.
 SELECT sample_idx, tx_lat, tx_lon, gdop, num_receivers, receiver_ids, rx_lat, rx_lon, rx_alt_m,
        tdoa_s, signal_present, tdoa_std_s
   FROM heimdall.measurement_features
  WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+   AND (%(split)s::text IS NULL OR heimdall.split_of(%(seed)s::bigint, sample_idx, %(splits)s::jsonb) = %(split)s::text)
  ORDER BY sample_idx;
 
 -- name: record_baseline_run
@@ -239,7 +266,9 @@ SELECT id AS run_id, dataset_id, first_idx, last_idx, generator_version, solver_
  ORDER BY created_at DESC, id DESC LIMIT 1;
 
 -- name: card_sample_stats
--- Summary of the samples [first, stop) for the dataset card.
+-- Summary of the samples [first, stop) for the dataset card. Every card_* query takes
+-- split (NULL: all samples; else only those heimdall.split_of puts there) with the
+-- dataset's seed and stored "splits" (NULL: the fractions of configs before 0003).
 SELECT count(*) AS samples,
        avg(num_receivers)::float8 AS receivers_mean,
        avg(num_receivers_detected)::float8 AS detected_mean,
@@ -252,12 +281,14 @@ SELECT count(*) AS samples,
        min(frequency_hz) AS frequency_min_hz, max(frequency_hz) AS frequency_max_hz,
        min(sample_idx) AS first_idx, max(sample_idx) AS last_idx
   FROM heimdall.measurement_features
- WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s;
+ WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+   AND (%(split)s::text IS NULL OR heimdall.split_of(%(seed)s::bigint, sample_idx, %(splits)s::jsonb) = %(split)s::text);
 
 -- name: card_detected_histogram
 SELECT num_receivers_detected AS detected, count(*) AS samples
   FROM heimdall.measurement_features
  WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+   AND (%(split)s::text IS NULL OR heimdall.split_of(%(seed)s::bigint, sample_idx, %(splits)s::jsonb) = %(split)s::text)
  GROUP BY 1 ORDER BY 1;
 
 -- name: card_gdop_bins
@@ -267,12 +298,14 @@ SELECT width_bucket(gdop, %(edges)s::float8[]) AS bin, count(*) AS samples,
            AS median_mean_snr_db
   FROM heimdall.measurement_features
  WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+   AND (%(split)s::text IS NULL OR heimdall.split_of(%(seed)s::bigint, sample_idx, %(splits)s::jsonb) = %(split)s::text)
  GROUP BY 1 ORDER BY 1;
 
 -- name: card_signal_kinds
 SELECT signal_kind, count(*) AS samples
   FROM heimdall.measurement_features
  WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s
+   AND (%(split)s::text IS NULL OR heimdall.split_of(%(seed)s::bigint, sample_idx, %(splits)s::jsonb) = %(split)s::text)
  GROUP BY 1 ORDER BY 2 DESC, 1;
 
 -- name: card_receivers
@@ -284,5 +317,15 @@ SELECT r.receiver_id, count(*) AS samples, avg(r.present::int)::float8 AS detect
   FROM heimdall.measurement_features f,
        unnest(f.receiver_ids, f.snr_db, f.signal_present) AS r(receiver_id, snr_db, present)
  WHERE f.dataset_id = %(dataset_id)s AND f.sample_idx >= %(first)s AND f.sample_idx < %(stop)s
+   AND (%(split)s::text IS NULL OR heimdall.split_of(%(seed)s::bigint, f.sample_idx, %(splits)s::jsonb) = %(split)s::text)
  GROUP BY r.receiver_id ORDER BY r.receiver_id
  LIMIT %(max_rows)s + 1;
+
+-- name: card_splits
+-- Samples per stable split in [first, stop) (see card_sample_stats for split).
+SELECT s.split, count(*) AS samples
+  FROM (SELECT heimdall.split_of(%(seed)s::bigint, sample_idx, %(splits)s::jsonb) AS split
+          FROM heimdall.measurement_features
+         WHERE dataset_id = %(dataset_id)s AND sample_idx >= %(first)s AND sample_idx < %(stop)s) s
+ WHERE %(split)s::text IS NULL OR s.split = %(split)s::text
+ GROUP BY s.split ORDER BY array_position(ARRAY['train', 'val', 'test'], s.split);

@@ -142,6 +142,7 @@ def test_pause_resume_abandon_and_gc(cli, conn, store):
     ("dataset", "expand"), ("dataset", "list"), ("dataset", "show"), ("dataset", "delete"), ("worker", "run"),
     ("status",), ("validate",), ("repair",), ("gc",), ("retry",), ("pause",), ("resume",), ("abandon",),
     ("export",), ("plot",), ("demo",), ("config", "keys"), ("config", "normalize"),
+    ("baseline",), ("dataset", "card"),
 ])
 def test_help_everywhere(cli, args):
     r = cli(*args, "--help")

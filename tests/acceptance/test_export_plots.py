@@ -130,7 +130,7 @@ def test_export_round_trip_parquet_npz_hdf5(conn, store, iq_ds, cli, tmp_path):
     root = tmp_path / "pq" / "field_test_1"
     assert str(root) in out and "features.parquet" in out and f"({N})" in out
     manifest = assert_manifest_matches_files(root)
-    assert [e["path"] for e in manifest["files"]] == ["features.parquet"]
+    assert [e["path"] for e in manifest["files"]] == ["features.parquet", "DATASET_CARD.md"]
     assert_features_equal_postgres(root / "features.parquet", conn, iq_ds, 0, N)
     assert manifest["dataset"] == {**manifest["dataset"], "id": str(iq_ds), "name": "field test/1",
                                    "type": "iq_raw", "seed": seed, "config": cfg}
@@ -171,7 +171,7 @@ def test_export_round_trip_parquet_npz_hdf5(conn, store, iq_ds, cli, tmp_path):
     ok(cli("export", "field test/1", "--format", "hdf5", "--out", str(tmp_path / "h5")))
     root = tmp_path / "h5" / "field_test_1"
     manifest = assert_manifest_matches_files(root)
-    assert sorted(e["path"] for e in manifest["files"]) == ["features.parquet", "iq.h5"]
+    assert sorted(e["path"] for e in manifest["files"]) == ["DATASET_CARD.md", "features.parquet", "iq.h5"]
     with h5py.File(root / "iq.h5", "r") as h5:
         iq = h5["iq"]
         assert iq.dtype == np.complex64 and iq.shape == (N, 7, 2000) and iq.chunks == (1, 7, 2000)
@@ -201,7 +201,7 @@ def test_export_range_overwrite_and_prefix(conn, store, iq_ds, cli, tmp_path):
            "--out", str(out), "--overwrite"))
     manifest = assert_manifest_matches_files(root)
     assert [e["path"] for e in manifest["files"]] == [
-        "features.parquet", "iq_0000000060-0000000079.npz", "iq_0000000080-0000000089.npz"]
+        "features.parquet", "iq_0000000060-0000000079.npz", "iq_0000000080-0000000089.npz", "DATASET_CARD.md"]
 
     # a hole at 50..59: the default export stops at the committed prefix, a range across
     # the hole is refused, a range after it is fine

@@ -51,6 +51,9 @@ PUBLIC_API = {
     "register_terrain_set(text,jsonb)": {ADMIN},
     "terrain_set(text)": {READER, WORKER, ADMIN},
     "list_terrain_sets()": {READER, ADMIN},
+    "split_of(bigint,integer,jsonb)": {READER, ADMIN},
+    "sample_split(uuid,integer)": {READER, ADMIN},
+    "record_baseline_run(uuid,numeric,numeric,text,jsonb)": {ADMIN},
 }
 
 

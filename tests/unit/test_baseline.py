@@ -159,6 +159,15 @@ def test_summary_figures():
     assert [(b["receivers"], b["samples"], b["solved"]) for b in out["by_receivers"]] == [(3, 1, 0), (4, 2, 2), (5, 2, 2)]
 
 
+def test_an_infinite_gdop_is_counted_in_the_last_bin():
+    """A stored gdop can be inf (estimated detections left fewer than three receivers):
+    such samples belong to the open last bin, never to no bin."""
+    status = np.array([SOLVED, SOLVED, TOO_FEW_RECEIVERS])
+    out = summarize(np.array([10.0, 20.0, np.nan]), status, np.array([1.2, 12.0, np.inf]), np.array([4, 4, 2]))
+    assert [(b["gdop_min"], b["gdop_max"], b["samples"]) for b in out["by_gdop"]] == [(0.0, 1.5, 1), (10.0, None, 2)]
+    assert sum(b["samples"] for b in out["by_gdop"]) == out["samples"] == 3
+
+
 def test_shapes_are_checked():
     with pytest.raises(ValueError, match="shape"):
         solve_tdoa(RX_LAT, RX_LON, RX_ALT, np.zeros(7), np.ones(7, bool))

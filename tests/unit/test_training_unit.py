@@ -94,3 +94,16 @@ def test_iter_iq_runs_refuses_bad_bytes():
     with pytest.raises(IQIntegrityError, match="samples 0-2 from object a.*NoSuchKey"):
         list(iter_iq_runs(FakeStore({}), rows))
     assert hashlib.sha256(blob[rows[0]["byte_offset"]:][:rows[0]["byte_length"]]).hexdigest() == rows[0]["sha256"]
+
+
+def test_iter_iq_runs_reads_no_bytes_between_rows():
+    """Rows of one split are not adjacent: each gap starts a new ranged GET, so no bytes of
+    other samples are fetched (and memory stays within max_run_bytes)."""
+    iq, blob, rows = _chunk("a", 0, 8, 3)
+    store = FakeStore({"a": blob})
+    pick = [rows[k] for k in (0, 1, 4, 7)]
+    got = list(iter_iq_runs(store, pick))
+    assert [raw for _, raw in got] == [iq[k].tobytes() for k in (0, 1, 4, 7)]
+    per = rows[0]["byte_length"]
+    assert [(g[1], g[2]) for g in store.gets] == [(rows[0]["byte_offset"], 2 * per), (rows[4]["byte_offset"], per),
+                                                 (rows[7]["byte_offset"], per)]
