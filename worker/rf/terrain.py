@@ -86,6 +86,7 @@ NODE_SPACING_M = 1500.0
 # SRTM's absolute vertical error is <= 16 m (90 %), a station's coordinates may be tens of
 # metres off on a slope, and height_agl_m may not count the building under the antenna.
 STATION_GROUND_TOLERANCE_M = 50.0
+MAX_PROFILE_INTERVALS = 400
 
 
 class TerrainError(ValueError):
@@ -419,8 +420,9 @@ def _profile(tiles, tile_index, n, lat_top, lon_west, lat1_deg, lon1_deg, lat2_d
 
 @njit(cache=True)
 def _profile_intervals(ground_m, step_m):
-    """Number of profile intervals for a path: the tile spacing, at least 2."""
-    return max(2, int(math.ceil(ground_m / step_m)))
+    """Number of profile intervals for a path: the tile spacing (step_m), at least 2 and at
+    most MAX_PROFILE_INTERVALS (longer paths: spacing ground_m / MAX_PROFILE_INTERVALS)."""
+    return max(2, min(int(math.ceil(ground_m / step_m)), MAX_PROFILE_INTERVALS))
 
 
 @njit(cache=True)
