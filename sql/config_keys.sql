@@ -41,7 +41,7 @@ VALUES
             {"id": "genova",            "name": "Genova",            "lat": 44.395, "lon": 8.956, "alt_m": 100},
             {"id": "milano_baggio",     "name": "Milano-Baggio",     "lat": 45.478, "lon": 9.123, "alt_m": 120}]}',
         NULL, NULL, false, NULL,
-        'Receiver layout: {"mode":"fixed","stations":[{id,name,lat,lon,alt_m,height_agl_m,antenna,noise_figure_db,noise_environment}]} or {"mode":"random"|"hexagonal","count_min","count_max","area":{lat_min,lat_max,lon_min,lon_max},"alt_m","height_agl_m","antenna"}; antenna {"pattern":"omni"|"directional","gain_dbi","azimuth_deg","beamwidth_deg","front_to_back_db"}'),
+        'Receiver layout: {"mode":"fixed","stations":[{id,name,lat,lon,alt_m,height_agl_m,antenna,noise_figure_db,noise_environment,timing}]} or {"mode":"random"|"hexagonal","count_min","count_max","area":{lat_min,lat_max,lon_min,lon_max},"alt_m","height_agl_m","antenna"}; antenna {"pattern":"omni"|"directional","gain_dbi","azimuth_deg","beamwidth_deg","front_to_back_db"}'),
     ('chunk_size',             'integer', '100',    1,       10000,    false, 'samples', 'Samples per work chunk (one queue message, one IQ object)'),
     ('max_attempts',           'integer', '1000',   1,       10000,    false, NULL,   'Draws per sample index before the chunk fails (config that never accepts)');
 
@@ -96,3 +96,13 @@ INSERT INTO heimdall.config_keys
 VALUES
     ('splits',                 'object',  '{"train": 0.8, "val": 0.1, "test": 0.1}', NULL, NULL, false, NULL,
         'Fractions of the train / val / test splits (each >= 0, sum 1; names left out get 0); a sample''s split comes from a hash of (seed, sample_idx) and never changes when the dataset grows (heimdall.split_of)');
+
+-- Receiver timing (issue 12 item 1, revision 0003). A stored config without it keeps perfect
+-- clocks (one shared recording window); this row only gives NEW configs their default.
+-- normalize_config expands a preset ("gps", "ntp", "none") into its numbers; fixed stations
+-- may override it.
+INSERT INTO heimdall.config_keys
+    (key, value_type, default_value, min_value, max_value, min_exclusive, unit, description)
+VALUES
+    ('timing',                 'object',  '"gps"',  NULL,    NULL,     false, NULL,
+        'Receiver timing (a fixed station may override it): "gps" (clock offset sigma 70 ns, sample-rate error 0.01 ppm), "ntp" (3 ms, 1 ppm), "none" (perfect clocks) or {"clock_offset_std_s" 0 .. 0.05, "sample_rate_error_ppm" 0 .. 100}; normalized to the object');

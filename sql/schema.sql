@@ -163,6 +163,10 @@ CREATE TABLE heimdall.measurement_features (
     -- receiver: true_freq_offset_hz = it + each receiver's local oscillator error (+ the
     -- extra freq_offset_max_hz draw). NULL for samples of configs without "tx_freq_error_ppm".
     true_tx_freq_offset_hz  real,
+    -- each receiver's clock offset (s, receiver clock minus true time; revision 0003, issue
+    -- 12): its recording window starts at its own clock, so tdoa_s estimates true_tdoa_s +
+    -- true_clock_offset_s[r] - true_clock_offset_s[ref]. NULL for configs without "timing".
+    true_clock_offset_s     real[],
     PRIMARY KEY (dataset_id, sample_idx),
     CONSTRAINT receiver_arrays_match CHECK (
         cardinality(receiver_ids) = num_receivers

@@ -93,3 +93,17 @@ def void_block(lat0: int, lon0: int, row: int, col: int, size: int) -> Callable[
         if (la, lo) == (lat0, lon0):
             arr[row:row + size, col:col + size] = VOID
     return punch
+
+
+def rough_tile(n: int = SRTM1, seed: int = 3, hurst: float = 0.7, std_m: float = 350.0,
+               base_m: float = 700.0) -> np.ndarray:
+    """A rough tile (int16, n x n): fractal (power-law spectrum, Hurst exponent ``hurst``)
+    relief of ``std_m`` about ``base_m``, with detail down to the sample spacing, as real
+    mountain terrain has (unlike the smooth waves above). Not continuous across tiles."""
+    g = np.random.default_rng(seed)
+    k = np.hypot(np.fft.fftfreq(n)[:, None], np.fft.rfftfreq(n)[None, :])
+    k[0, 0] = 1.0
+    amp = k ** -(1.0 + hurst)
+    amp[0, 0] = 0.0
+    z = np.fft.irfft2(amp * (g.standard_normal(k.shape) + 1j * g.standard_normal(k.shape)), s=(n, n))
+    return np.clip(np.rint((z - z.mean()) / z.std() * std_m + base_m), 0, 8000).astype(np.int16)

@@ -84,6 +84,24 @@ class Station:
     # stored without "noise_environment" (receiver noise figure noise_figure_db only).
     noise_figure_db: float | None = None
     noise_environment: str | None = None
+    # Revision 0003 (issue 12 item 1): the station's receiver timing (the network-wide
+    # "timing" unless overridden); None in configs stored without "timing" (perfect clocks).
+    timing: Timing | None = None
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A receiver's timing (config key ``timing``, normalized to numbers): its clock offset
+    (receiver clock minus true time) is normal with sigma ``clock_offset_std_s`` (cut at 4
+    sigma), its sample-rate error uniform in +/- ``sample_rate_error_ppm``."""
+
+    clock_offset_std_s: float
+    sample_rate_error_ppm: float
+
+    @classmethod
+    def from_normalized(cls, t: dict[str, Any]) -> Timing:
+        return cls(clock_offset_std_s=float(t["clock_offset_std_s"]),
+                   sample_rate_error_ppm=float(t["sample_rate_error_ppm"]))
 
 
 PROPAGATION_MODELS = ("itm", "free_space")
@@ -208,6 +226,9 @@ class GenerationConfig:
     # each receiver's LO error (ppm of the carrier) plus the freq_offset_max_hz draw.
     tx_freq_error_ppm: float | None = None
     rx_lo_error_ppm: float | None = None
+    # Revision 0003 (issue 12 item 1), None in a config stored before it: perfect receiver
+    # clocks (one shared window); with it, every receiver's clock offset delays its window.
+    timing: Timing | None = None
 
     @property
     def num_iq_samples(self) -> int:
@@ -231,6 +252,7 @@ class GenerationConfig:
         without it (and without ``tdoa_estimator``) the config reads as before."""
         with_prop = "propagation" in cfg
         with_noise = "noise_environment" in cfg
+        with_timing = "timing" in cfg
         try:
             rx = cfg["receivers"]
             if rx["mode"] == "fixed":
@@ -245,6 +267,7 @@ class GenerationConfig:
                         antenna=RxAntenna.from_normalized(s["antenna"]) if with_prop else None,
                         noise_figure_db=float(s["noise_figure_db"]) if with_noise else None,
                         noise_environment=str(s["noise_environment"]) if with_noise else None,
+                        timing=Timing.from_normalized(s.get("timing", cfg["timing"])) if with_timing else None,
                     )
                     for s in rx["stations"]
                 )
@@ -278,7 +301,7 @@ class GenerationConfig:
                 name: cfg[name]
                 for name in cls.__dataclass_fields__
                 if name not in ("receivers", "signal_mix") and name not in _PROPAGATION_FIELDS
-                and name not in _RECEIVER_MODEL_FIELDS and name not in _OSCILLATOR_FIELDS
+                and name not in _RECEIVER_MODEL_FIELDS and name not in _OSCILLATOR_FIELDS and name != "timing"
             }
             extra: dict[str, Any] = {}
             if with_prop:
@@ -292,6 +315,8 @@ class GenerationConfig:
             for name in _OSCILLATOR_FIELDS:
                 if name in cfg:
                     extra[name] = float(cfg[name])
+            if with_timing:
+                extra["timing"] = Timing.from_normalized(cfg["timing"])
             mix = tuple(sorted((str(k), float(v)) for k, v in cfg["signal_mix"].items()))
         except KeyError as exc:  # pragma: no cover - schema/code version mismatch
             raise ConfigError(f"normalized config lacks key {exc.args[0]!r}") from exc

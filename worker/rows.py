@@ -36,6 +36,8 @@ FEATURE_COLUMNS: list[tuple[str, str]] = [
     ("tdoa_std_s", "float4[]"),
     # revision 0003 (issue 12 item 2): the transmitter's carrier offset (oscillator configs)
     ("true_tx_freq_offset_hz", "float4"),
+    # revision 0003 (issue 12 item 1): each receiver's clock offset ("timing" configs)
+    ("true_clock_offset_s", "float4[]"),
 ]
 SCALAR_FLOATS = {"tx_lat", "tx_lon", "tx_alt_m", "tx_power_dbm", "frequency_hz", "gdop", "mean_snr_db",
                  "tx_height_agl_m", "true_tx_freq_offset_hz"}
@@ -46,7 +48,9 @@ NULL_WHEN_NAN = {"tx_height_agl_m", "rx_height_agl_m", "path_loss_median_db", "e
                  # configs without "tdoa_estimator" "joint": NULL, as rows made before 0003
                  "tdoa_std_s",
                  # configs without "tx_freq_error_ppm": NULL, as rows made before 0003
-                 "true_tx_freq_offset_hz"}
+                 "true_tx_freq_offset_hz",
+                 # configs without "timing": NULL, as rows made before 0003
+                 "true_clock_offset_s"}
 # Per-receiver columns estimated from the IQ (what a real receiver network measures), in
 # the order of HeimdallDataset's feature axis; the ground-truth columns (true_*,
 # distance_m, los, path_loss_*, ...) are not among them, so a model cannot see the answer.

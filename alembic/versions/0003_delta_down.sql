@@ -39,6 +39,11 @@ ALTER TABLE heimdall.config_keys
         CHECK (value_type IN ('number', 'integer', 'object', 'string_or_null'));
 -- Baseline runs (issue 13): the table and its recorded runs are dropped (lost).
 DROP TABLE heimdall.baseline_runs;
+-- Receiver timing (issue 12 item 1): true_clock_offset_s is dropped (lost) and the key goes.
+-- Datasets created with it are not to be expanded or repaired after a downgrade.
+ALTER TABLE heimdall.measurement_features
+    DROP COLUMN true_clock_offset_s;
+DELETE FROM heimdall.config_keys WHERE key = 'timing';
 -- Oscillators (issue 12 item 2): true_tx_freq_offset_hz is dropped (lost); the keys go and
 -- freq_offset_max_hz is again the whole per-receiver offset (default 500). Datasets created
 -- with the keys are not to be expanded or repaired after a downgrade.

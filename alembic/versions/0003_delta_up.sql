@@ -101,7 +101,7 @@ VALUES
 UPDATE heimdall.config_keys SET description = 'Receiver noise figure (every receiver; with "noise_environment" a fixed station may override it)'
  WHERE key = 'noise_figure_db';
 UPDATE heimdall.config_keys
-   SET description = 'Receiver layout: {"mode":"fixed","stations":[{id,name,lat,lon,alt_m,height_agl_m,antenna,noise_figure_db,noise_environment}]} or {"mode":"random"|"hexagonal","count_min","count_max","area":{lat_min,lat_max,lon_min,lon_max},"alt_m","height_agl_m","antenna"}; antenna {"pattern":"omni"|"directional","gain_dbi","azimuth_deg","beamwidth_deg","front_to_back_db"}'
+   SET description = 'Receiver layout: {"mode":"fixed","stations":[{id,name,lat,lon,alt_m,height_agl_m,antenna,noise_figure_db,noise_environment,timing}]} or {"mode":"random"|"hexagonal","count_min","count_max","area":{lat_min,lat_max,lon_min,lon_max},"alt_m","height_agl_m","antenna"}; antenna {"pattern":"omni"|"directional","gain_dbi","azimuth_deg","beamwidth_deg","front_to_back_db"}'
  WHERE key = 'receivers';
 
 -- Baseline runs (issue 13): a new table, as at the end of sql/schema.sql.
@@ -153,3 +153,18 @@ INSERT INTO heimdall.config_keys
 VALUES
     ('splits',                 'object',  '{"train": 0.8, "val": 0.1, "test": 0.1}', NULL, NULL, false, NULL,
         'Fractions of the train / val / test splits (each >= 0, sum 1; names left out get 0); a sample''s split comes from a hash of (seed, sample_idx) and never changes when the dataset grows (heimdall.split_of)');
+
+-- Receiver timing (issue 12 item 1): each receiver's clock offset, appended at the end as in
+-- sql/schema.sql; existing rows keep NULL (their configs have no "timing": perfect clocks,
+-- bit for bit). The key's row as at the end of sql/config_keys.sql (NEW configs only).
+ALTER TABLE heimdall.measurement_features
+    ADD COLUMN true_clock_offset_s real[];
+-- Receiver timing (issue 12 item 1, revision 0003). A stored config without it keeps perfect
+-- clocks (one shared recording window); this row only gives NEW configs their default.
+-- normalize_config expands a preset ("gps", "ntp", "none") into its numbers; fixed stations
+-- may override it.
+INSERT INTO heimdall.config_keys
+    (key, value_type, default_value, min_value, max_value, min_exclusive, unit, description)
+VALUES
+    ('timing',                 'object',  '"gps"',  NULL,    NULL,     false, NULL,
+        'Receiver timing (a fixed station may override it): "gps" (clock offset sigma 70 ns, sample-rate error 0.01 ppm), "ntp" (3 ms, 1 ppm), "none" (perfect clocks) or {"clock_offset_std_s" 0 .. 0.05, "sample_rate_error_ppm" 0 .. 100}; normalized to the object');

@@ -1130,6 +1130,11 @@ COMMENT ON FUNCTION heimdall.mark_gc_done(uuid) IS
 --   <= bandwidth_hz (Carson's bandwidth, 3000 Hz the messages' audio band), bandwidth_hz <=
 --   sample_rate_hz / 2. A stored config without them keeps one independent offset per
 --   receiver (freq_offset_max_hz) and is never re-normalized, so never checked so.
+-- Timing (revision 0003, issue 12 item 1): "timing" (network-wide; a fixed station may
+--   override it) is "gps" (clock offset sigma 70 ns, sample-rate error 0.01 ppm), "ntp"
+--   (3 ms, 1 ppm), "none" (0, 0) or {"clock_offset_std_s" 0 .. 0.05, "sample_rate_error_ppm"
+--   0 .. 100}, both required; normalized to that object (every fixed station gets one). A
+--   stored config without it keeps perfect clocks.
 -- Splits (revision 0003, issue 13): "splits" is an object of fractions named train, val
 --   and/or test (names left out get 0), each a number >= 0 and <= 1, summing to 1 within
 --   1e-9; the result always holds all three. heimdall.split_of assigns samples from them.
@@ -1176,6 +1181,8 @@ DECLARE
     dlon        float8;
     max_off     numeric;
     carson      numeric;
+    tk          record;
+    tv          jsonb;
 BEGIN
     config := coalesce(config, '{}');
     IF jsonb_typeof(config) <> 'object' THEN
@@ -1245,7 +1252,7 @@ BEGIN
             END IF;
             result := result || jsonb_build_object(k.key, v);
         ELSIF k.value_type = 'object' THEN
-            IF jsonb_typeof(v) <> 'object' THEN
+            IF jsonb_typeof(v) <> 'object' AND NOT (k.key = 'timing' AND jsonb_typeof(v) = 'string') THEN
                 RAISE EXCEPTION 'config key "%": must be a JSON object, got %', k.key, v::text
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
@@ -1353,11 +1360,11 @@ BEGIN
             END IF;
             SELECT string_agg(key, ', ') INTO unknown FROM jsonb_object_keys(st) key
             WHERE key NOT IN ('id', 'name', 'lat', 'lon', 'alt_m', 'height_agl_m', 'antenna', 'noise_figure_db',
-                              'noise_environment');
+                              'noise_environment', 'timing');
             IF unknown IS NOT NULL THEN
                 RAISE EXCEPTION 'config key "receivers": unknown station key(s) %', unknown
                     USING ERRCODE = 'invalid_parameter_value',
-                          HINT = 'station keys: id, name, lat, lon, alt_m, height_agl_m, antenna, noise_figure_db, noise_environment';
+                          HINT = 'station keys: id, name, lat, lon, alt_m, height_agl_m, antenna, noise_figure_db, noise_environment, timing';
             END IF;
             IF jsonb_typeof(st -> 'id') IS DISTINCT FROM 'string' OR btrim(st ->> 'id') = '' THEN
                 RAISE EXCEPTION 'config key "receivers": every station needs a non-empty string "id", got %', st::text
@@ -1454,7 +1461,8 @@ BEGIN
                 'lat', st -> 'lat', 'lon', st -> 'lon', 'alt_m', coalesce(st -> 'alt_m', '0'),
                 'height_agl_m', coalesce(st -> 'height_agl_m', '10'), 'antenna', ant,
                 'noise_figure_db', coalesce(st -> 'noise_figure_db', result -> 'noise_figure_db'),
-                'noise_environment', coalesce(st -> 'noise_environment', result -> 'noise_environment')));
+                'noise_environment', coalesce(st -> 'noise_environment', result -> 'noise_environment'),
+                'timing', coalesce(st -> 'timing', result -> 'timing')));
         END LOOP;
         result := jsonb_set(result, '{receivers}', jsonb_build_object('mode', 'fixed', 'stations', stations));
         rx_max := jsonb_array_length(stations);
@@ -1521,6 +1529,56 @@ BEGIN
         result := jsonb_set(result, '{receivers}', v);
         rx_max := (v ->> 'count_max')::int;
     END IF;
+
+    -- timing (revision 0003): the network-wide value and each fixed station's (its own or
+    -- the network-wide one) become {"clock_offset_std_s", "sample_rate_error_ppm"}.
+    FOR tk IN
+        SELECT 'config key "timing"' AS what, result -> 'timing' AS val, NULL::integer AS idx
+        UNION ALL
+        SELECT format('config key "receivers": station "%s" timing', e.s ->> 'id'), e.s -> 'timing', (e.ord - 1)::integer
+          FROM jsonb_array_elements(CASE WHEN result -> 'receivers' ->> 'mode' = 'fixed'
+                                         THEN result -> 'receivers' -> 'stations' ELSE '[]' END)
+               WITH ORDINALITY AS e(s, ord)
+    LOOP
+        tv := tk.val;
+        IF jsonb_typeof(tv) = 'string' THEN
+            tv := CASE tv #>> '{}'
+                WHEN 'gps' THEN '{"clock_offset_std_s": 0.00000007, "sample_rate_error_ppm": 0.01}'
+                WHEN 'ntp' THEN '{"clock_offset_std_s": 0.003, "sample_rate_error_ppm": 1}'
+                WHEN 'none' THEN '{"clock_offset_std_s": 0, "sample_rate_error_ppm": 0}' END;
+            IF tv IS NULL THEN
+                RAISE EXCEPTION '%: must be "gps", "ntp", "none" or an object, got %', tk.what, left(tk.val::text, 100)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        ELSIF jsonb_typeof(tv) IS DISTINCT FROM 'object' THEN
+            RAISE EXCEPTION '%: must be "gps", "ntp", "none" or an object, got %', tk.what, left(tv::text, 100)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT string_agg(format('"%s"', key), ', ' ORDER BY key) INTO unknown FROM jsonb_object_keys(tv) key
+         WHERE key NOT IN ('clock_offset_std_s', 'sample_rate_error_ppm');
+        IF unknown IS NOT NULL THEN
+            RAISE EXCEPTION '%: unknown key(s) %', tk.what, unknown
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'timing keys: clock_offset_std_s, sample_rate_error_ppm';
+        END IF;
+        IF jsonb_typeof(tv -> 'clock_offset_std_s') IS DISTINCT FROM 'number'
+           OR (tv ->> 'clock_offset_std_s')::numeric NOT BETWEEN 0 AND 0.05 THEN
+            RAISE EXCEPTION '%: clock_offset_std_s must be a number in [0, 0.05] s, got %', tk.what,
+                    coalesce(left((tv -> 'clock_offset_std_s')::text, 100), 'nothing')
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF jsonb_typeof(tv -> 'sample_rate_error_ppm') IS DISTINCT FROM 'number'
+           OR (tv ->> 'sample_rate_error_ppm')::numeric NOT BETWEEN 0 AND 100 THEN
+            RAISE EXCEPTION '%: sample_rate_error_ppm must be a number in [0, 100] ppm, got %', tk.what,
+                    coalesce(left((tv -> 'sample_rate_error_ppm')::text, 100), 'nothing')
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF tk.idx IS NULL THEN
+            result := jsonb_set(result, '{timing}', tv);
+        ELSE
+            result := jsonb_set(result, ARRAY['receivers', 'stations', tk.idx::text, 'timing'], tv);
+        END IF;
+    END LOOP;
 
     -- propagation: the given sub-keys override the default object of its config_keys row,
     -- whose keys are also the valid sub-keys. Enumerations are ITM's (worker/rf/itm.py);

@@ -152,7 +152,8 @@ def _fill_0001(c: psycopg.Connection) -> dict:
 # Columns 0003 appended to measurement_features (issues 11, 12): NULL in rows written before
 # it (checked below), left out of the row text so a row compares across upgrade and downgrade.
 ADDED_0003 = ("'{tx_height_agl_m,rx_height_agl_m,path_loss_median_db,excess_delay_s,tx_antenna_gain_db,"
-              "rx_antenna_gain_db,polarization_loss_db,tdoa_std_s,true_tx_freq_offset_hz}'::text[]")
+              "rx_antenna_gain_db,polarization_loss_db,tdoa_std_s,true_tx_freq_offset_hz,"
+              "true_clock_offset_s}'::text[]")
 
 
 def _snapshot(c: psycopg.Connection) -> dict:
@@ -188,7 +189,8 @@ def test_upgrade_a_0001_database_holding_data_then_downgrade(conn, db_url):
         assert _snapshot(c) == before                 # every row kept, and its meaning
         assert c.execute("SELECT count(*) FROM heimdall.measurement_features WHERE num_nonnulls("
                          "tx_height_agl_m, rx_height_agl_m, path_loss_median_db, excess_delay_s, tx_antenna_gain_db, "
-                         "rx_antenna_gain_db, polarization_loss_db, tdoa_std_s, true_tx_freq_offset_hz) > 0"
+                         "rx_antenna_gain_db, polarization_loss_db, tdoa_std_s, true_tx_freq_offset_hz, "
+                         "true_clock_offset_s) > 0"
                          ).fetchone()[0] == 0
         assert c.execute("SELECT heimdall.validate_dataset(%s) ->> 'status'", (ids["ds"],)).fetchone()[0] == "healthy"
         # the chunk left pending by 0001 is finished by a worker of the new protocol

@@ -34,11 +34,11 @@ CASES = [
 # Top-level keys revisions 0002 and 0003 added to normalize_config's output, and the keys
 # they added to every station: a config stored before 0002 has none of them.
 LEGACY_DROP = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna",
-               "noise_environment", "tdoa_estimator", "tx_freq_error_ppm", "rx_lo_error_ppm")
+               "noise_environment", "tdoa_estimator", "tx_freq_error_ppm", "rx_lo_error_ppm", "timing")
 # Defaults a later revision changed for NEW configs, as 0001 stored them (0003: with the
 # oscillator keys freq_offset_max_hz became an extra offset, 0 by default).
 LEGACY_VALUES = {"freq_offset_max_hz": 500}
-LEGACY_STATION_DROP = ("height_agl_m", "antenna", "noise_figure_db", "noise_environment")
+LEGACY_STATION_DROP = ("height_agl_m", "antenna", "noise_figure_db", "noise_environment", "timing")
 # SampleBatch fields of generator 1.0.0 (all but iq), in their order then.
 LEGACY_FIELDS = (
     "sample_idx", "attempts", "rejections", "signal_kind", "tx_lat", "tx_lon", "tx_alt_m", "tx_power_dbm",

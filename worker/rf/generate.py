@@ -27,7 +27,11 @@ With ``tx_freq_error_ppm`` / ``rx_lo_error_ppm`` (oscillators) the carrier offse
 receiver is the transmitter's error (one per sample, ``true_tx_freq_offset_hz``) plus its
 LO error plus the ``freq_offset_max_hz`` draw, drawn from a fourth stream
 (:data:`rng.STREAM_RECEIVER`, :func:`draw_receiver_errors`); without them, one independent
-``freq_offset_max_hz`` draw per receiver, as generator 1.0.0.
+``freq_offset_max_hz`` draw per receiver, as generator 1.0.0. With ``timing`` (and the
+oscillator keys, as every new config has) each receiver's clock offset (same stream) delays
+its recording window: the signal appears at ``toa_s + clock offset`` on its time axis, so
+``tdoa_s`` estimates ``true_tdoa_s + clock_r - clock_ref`` (``true_clock_offset_s``); the
+sample-rate error is drawn but not applied. Without ``timing``: perfect clocks.
 
 ``GENERATOR_VERSION`` is not bumped by the propagation path nor by these keys: they are new
 behaviour of new configs only, and a dataset's version must keep matching the workers that
@@ -98,6 +102,8 @@ PER_RX_FLOAT = (
     "tx_antenna_gain_db", "rx_antenna_gain_db", "polarization_loss_db",
     # sigma of tdoa_s (config key "tdoa_estimator" "joint"; NaN with "coherent")
     "tdoa_std_s",
+    # receiver clock minus true time (config key "timing"; NaN without it)
+    "true_clock_offset_s",
 )
 PER_RX_BOOL = ("signal_present", "los")
 
@@ -176,6 +182,9 @@ class SampleBatch:
     # the transmitter's carrier offset (Hz, shared by every receiver; configs with
     # "tx_freq_error_ppm", else NaN): true_freq_offset_hz = it + each receiver's LO error
     true_tx_freq_offset_hz: np.ndarray
+    # each receiver's clock offset (s, receiver clock minus true time; configs with
+    # "timing", else NaN): tdoa_s estimates true_tdoa_s + clock_r - clock_ref
+    true_clock_offset_s: np.ndarray
     iq: np.ndarray | None = field(default=None)
 
     def __len__(self) -> int:
@@ -533,10 +542,16 @@ def draw_receiver_errors(cfg: GenerationConfig, n_rx: int, gen: np.random.Genera
 
 
 def _timing_arrays(cfg: GenerationConfig, n_rx: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per receiver (clock offset sigma s, largest sample-rate error ppm). Receiver timing
-    (issue 12 item 1, a "timing" key) is not implemented yet: perfect clocks (zeros), the
-    draws being already taken so that adding it moves no other draw."""
-    return np.zeros(n_rx), np.zeros(n_rx)
+    """Per receiver (clock offset sigma s, largest sample-rate error ppm) from the config's
+    "timing" (issue 12 item 1): per station for a fixed layout, else network-wide; zeros
+    (perfect clocks) for a config without it. The draws are taken whatever these values."""
+    if cfg.timing is None:
+        return np.zeros(n_rx), np.zeros(n_rx)
+    st = cfg.receivers.stations
+    if cfg.receivers.mode == "fixed" and len(st) == n_rx and all(s.timing is not None for s in st):
+        return (np.array([s.timing.clock_offset_std_s for s in st], dtype=np.float64),
+                np.array([s.timing.sample_rate_error_ppm for s in st], dtype=np.float64))
+    return (np.full(n_rx, cfg.timing.clock_offset_std_s), np.full(n_rx, cfg.timing.sample_rate_error_ppm))
 
 
 @dataclass
@@ -552,6 +567,7 @@ class SignalParams:
     fir: np.ndarray
     power_mw: np.ndarray
     tx_cfo_hz: float = math.nan   # transmitter's share of cfo_hz (NaN: configs without it)
+    clock_offset_s: np.ndarray | None = None   # receivers' clock offsets (configs with "timing")
 
 
 def draw_signal(cfg: GenerationConfig, t: Truth, gen: np.random.Generator,
@@ -580,14 +596,22 @@ def draw_signal(cfg: GenerationConfig, t: Truth, gen: np.random.Generator,
     amp_sum = np.abs(gains).sum(axis=1) if n_taps_max else np.zeros(n_rx)
     gains *= np.minimum(1.0, MAX_ECHO_AMPLITUDE_SUM / np.maximum(amp_sum, 1e-300))[:, None]
     fir = synth.multipath_fir(tap_delay, gains, pc.pre_taps)
-    delay = (t.toa_s - t.toa_s.min()) * pc.fs + synth.FIXED_DELAY_SAMPLES
+    clock = None
+    if errors is not None and cfg.timing is not None:
+        # Each receiver's window starts at its own clock (receiver time = true time +
+        # clock offset): the signal reaches it at toa_s + clock_offset_s on its time axis.
+        clock = errors.clock_offset_s
+        arrival = t.toa_s + clock
+        delay = (arrival - arrival.min()) * pc.fs + synth.FIXED_DELAY_SAMPLES
+    else:
+        delay = (t.toa_s - t.toa_s.min()) * pc.fs + synth.FIXED_DELAY_SAMPLES
     g0 = synth.message_grid_offset(float(delay.max()), pc.pre_taps)
     n_grid = synth.message_grid_length(pc.n_iq, g0)
     msg = signals.make_message(gen, kind, n_grid, pc.fs, cfg.audio_library)
     phase = signals.fm_phase(msg, pc.fs, cfg.fm_deviation_hz)
     return SignalParams(
         kind=kind, phase_rad=phase, grid_offset=g0, delay_samples=delay, cfo_hz=cfo, theta_rad=theta,
-        fir=fir, power_mw=10.0 ** (t.rx_power_dbm / 10.0), tx_cfo_hz=tx_cfo,
+        fir=fir, power_mw=10.0 ** (t.rx_power_dbm / 10.0), tx_cfo_hz=tx_cfo, clock_offset_s=clock,
     )
 
 
@@ -731,6 +755,8 @@ def _store(per: dict[str, np.ndarray], j: int, t: Truth, sp: SignalParams, f) ->
     }
     if f.ref >= 0:
         vals["true_tdoa_s"] = t.toa_s - t.toa_s[f.ref]
+    if sp.clock_offset_s is not None:
+        vals["true_clock_offset_s"] = sp.clock_offset_s
     if t.path_loss_median_db is not None:
         vals["rx_height_agl_m"] = t.rx_height_agl_m
         vals["path_loss_median_db"] = t.path_loss_median_db

@@ -720,10 +720,12 @@ def _horizons(elevations_m, spacing_m, tx_height_agl_m, rx_height_agl_m, gme):
 @njit(cache=True)
 def _itm_profile_geometry(elevations_m, spacing_m, tx_height_agl_m, rx_height_agl_m, gme):
     """qlrpfl: the prepared path of a profile. Returns (distance_m, terrain_irregularity_m,
-    he_tx_m, he_rx_m, dl_tx_m, dl_rx_m, the_tx_rad, the_rx_rad)."""
+    he_tx_m, he_rx_m, dl_tx_m, dl_rx_m, the_tx_rad, the_rx_rad, profile_clear), the last
+    True when the horizon search finds no horizon (_itm_profile_line_of_sight)."""
     n_intervals = elevations_m.shape[0] - 1
     dist = n_intervals * spacing_m
     the0, the1, dl0, dl1 = _horizons(elevations_m, spacing_m, tx_height_agl_m, rx_height_agl_m, gme)
+    clear = dl0 >= dist
     xl0 = min(15.0 * tx_height_agl_m, 0.1 * dl0)
     xl1 = dist - min(15.0 * rx_height_agl_m, 0.1 * dl1)
     dh = _terrain_irregularity_m(elevations_m, spacing_m, xl0, xl1)
@@ -754,7 +756,7 @@ def _itm_profile_geometry(elevations_m, spacing_m, tx_height_agl_m, rx_height_ag
         _unused, zb = _least_squares_ends(elevations_m, n_intervals, spacing_m, dist - 0.9 * dl1, xl1)
         he0 = tx_height_agl_m + max(z_tx - za, 0.0)
         he1 = rx_height_agl_m + max(z_rx - zb, 0.0)
-    return dist, dh, he0, he1, dl0, dl1, the0, the1
+    return dist, dh, he0, he1, dl0, dl1, the0, the1, clear
 
 
 @njit(cache=True)
@@ -787,17 +789,18 @@ def _itm_p2p_detail(elevations_m, spacing_m, freq_mhz, tx_height_agl_m, rx_heigh
     """Point-to-point mode up to the reference attenuation, with the intermediate values:
     (free_space_loss_db, reference_attenuation_db, mode, warning_code, distance_m,
     terrain_irregularity_m, he_tx_m, he_rx_m, dl_tx_m, dl_rx_m, the_tx_rad, the_rx_rad,
-    smooth_earth_horizon_m, scatter_distance_m, surface_refractivity_ns)."""
+    smooth_earth_horizon_m, scatter_distance_m, surface_refractivity_ns, profile_clear);
+    profile_clear is _itm_profile_line_of_sight of the same profile (one horizon search)."""
     ns = _itm_surface_refractivity_n(surface_refractivity_n, _itm_profile_system_elevation_m(elevations_m))
     gme = _itm_effective_curvature_per_m(ns)
     z_g = _itm_ground_impedance(freq_mhz, ground_permittivity, ground_conductivity_s_m, polarization)
-    dist, dh, he0, he1, dl0, dl1, the0, the1 = _itm_profile_geometry(
+    dist, dh, he0, he1, dl0, dl1, the0, the1, clear = _itm_profile_geometry(
         elevations_m, spacing_m, tx_height_agl_m, rx_height_agl_m, gme)
     aref, mode, kwx, dlsa, dx = _itm_reference_attenuation(
         dist, freq_mhz, tx_height_agl_m, rx_height_agl_m, he0, he1, dl0, dl1, the0, the1, dh, gme,
         ns, z_g, True)
     return (_itm_free_space_loss_db(dist, freq_mhz), aref, mode, kwx, dist, dh, he0, he1, dl0, dl1,
-            the0, the1, dlsa, dx, ns)
+            the0, the1, dlsa, dx, ns, clear)
 
 
 @njit(cache=True)
@@ -988,7 +991,7 @@ def _validate_profile(elevations_m, spacing_m) -> tuple[np.ndarray, float]:
 
 
 def _result(detail, basic_loss_db: float, median_db: float, sigma_db: float) -> ItmResult:
-    (fs, aref, mode, kwx, dist, dh, he0, he1, dl0, dl1, the0, the1, dlsa, dx, ns) = detail
+    (fs, aref, mode, kwx, dist, dh, he0, he1, dl0, dl1, the0, the1, dlsa, dx, ns) = detail[:15]
     return ItmResult(
         basic_loss_db=float(basic_loss_db), median_basic_loss_db=float(median_db),
         free_space_loss_db=float(fs), reference_attenuation_db=float(aref),
@@ -1060,8 +1063,7 @@ def itm_p2p(elevations_m, spacing_m: float, freq_mhz: float, tx_height_agl_m: fl
     loss = fs + _itm_variability_db(aref, dist, f, he0, he1, dh, climate_code, mdvar, *zs)
     median = fs + _itm_variability_db(aref, dist, f, he0, he1, dh, climate_code, mdvar, 0.0, 0.0, 0.0)
     sigma_l = 0.0 if mdvar % 20 >= 10 else _itm_location_sigma_db(dist, f, dh)
-    result = replace(_result(detail, loss, median, sigma_l), profile_line_of_sight=bool(
-        _itm_profile_line_of_sight(z, spacing, h_tx, h_rx, ns)))
+    result = replace(_result(detail, loss, median, sigma_l), profile_line_of_sight=bool(detail[15]))
     return _replace_warning(result, _variability_warning(result.warning_code, zs))
 
 

@@ -86,7 +86,14 @@ NODE_SPACING_M = 1500.0
 # SRTM's absolute vertical error is <= 16 m (90 %), a station's coordinates may be tens of
 # metres off on a slope, and height_agl_m may not count the building under the antenna.
 STATION_GROUND_TOLERANCE_M = 50.0
-MAX_PROFILE_INTERVALS = 400
+# Profile resolution (docs/propagation.md, "Per link"): a profile has at most this many
+# intervals (paths longer than MAX_PROFILE_INTERVALS tile spacings get a coarser spacing,
+# distance / MAX_PROFILE_INTERVALS), and a profile whose spacing is at least LEVEL_STRIDE
+# SRTM1 samples reads the SRTM1 set's coarse level (every LEVEL_STRIDE-th sample: the
+# SRTM3 grid; 2.9 MB per tile instead of 26 MB, so its points stay in the CPU caches).
+MAX_PROFILE_INTERVALS = 600
+SRTM1_SIDE = 3601
+LEVEL_STRIDE = 3
 
 
 class TerrainError(ValueError):
@@ -104,7 +111,10 @@ class Dem:
     lat_top: int                   # northern edge of the bounding box (whole degrees)
     lon_west: int                  # western edge
     tile_index: np.ndarray         # int32 (rows, cols), row 0 northernmost, -1 = no tile
-    tiles: typed.List              # read-only native uint16 views of the tiles' big-endian bytes
+    # read-only native uint16 views of the tiles' big-endian bytes; an SRTM1 set also holds,
+    # after its T tiles, each tile's coarse level (every LEVEL_STRIDE-th sample: the 1201 x
+    # 1201 SRTM3 grid) in the same order, tiles[T + k] for tiles[k]
+    tiles: typed.List
     keep: tuple = field(default=(), repr=False)   # the arrays / memmaps behind ``tiles``
 
     @property
@@ -117,6 +127,11 @@ class Dem:
         return EARTH_RADIUS_M * math.radians(1.0 / (self.samples_per_side - 1))
 
     @property
+    def num_tiles(self) -> int:
+        """Tiles of the set (``tiles`` holds twice as many arrays for SRTM1: the coarse level)."""
+        return int(np.count_nonzero(self.tile_index >= 0))
+
+    @property
     def cells(self) -> list[tuple[int, int]]:
         """(lat, lon) of the south-west corner of every tile."""
         rows, cols = np.nonzero(self.tile_index >= 0)
@@ -126,7 +141,8 @@ class Dem:
     def from_tiles(cls, name: str, sha256: str, tiles: dict[tuple[int, int], np.ndarray]) -> Dem:
         """``tiles`` maps the south-west corner (lat, lon) of each tile (whole degrees) to its
         elevations, shape (n, n) with n 3601 or 1201, rows north to south: a ``>i2`` memmap
-        of the .hgt file (used in place) or any integer array (converted)."""
+        of the .hgt file (used in place) or any integer array (converted). SRTM1 tiles also
+        get their coarse level (every third sample, a 2.9 MB copy per tile in memory)."""
         if not tiles:
             raise ValueError("a terrain set needs at least one tile")
         if sys.byteorder != "little":   # the kernels swap the big-endian bytes of a sample
@@ -154,6 +170,13 @@ class Dem:
                 v.flags.writeable = False
             views.append(v)
             index[lat_top - 1 - int(lat), int(lon) - lon_west] = k
+        if n == SRTM1_SIDE:
+            for a in list(keep):
+                coarse = np.ascontiguousarray(a[::LEVEL_STRIDE, ::LEVEL_STRIDE])    # big-endian copy
+                keep.append(coarse)
+                v = coarse.reshape(-1).view(np.uint16)
+                v.flags.writeable = False
+                views.append(v)
         return cls(name=name, sha256=sha256, samples_per_side=n, lat_top=lat_top, lon_west=lon_west,
                    tile_index=index, tiles=views, keep=tuple(keep))
 
@@ -170,10 +193,10 @@ def _decode(u):
 
 
 @njit(cache=True)
-def _sample(tiles, tile_index, n, gr, gc):
-    """Elevation (m, int) of global grid sample (gr, gc), or VOID (a void, or no tile). A
-    sample on a tile edge belongs to both tiles: the other one answers if the first is
-    missing."""
+def _sample(tiles, tile_index, n, gr, gc, t_off):
+    """Elevation (m, int) of global grid sample (gr, gc) of the level whose tiles start at
+    tiles[t_off] (n samples per side), or VOID (a void, or no tile). A sample on a tile
+    edge belongs to both tiles: the other one answers if the first is missing."""
     m = n - 1
     n_tr = tile_index.shape[0]
     n_tc = tile_index.shape[1]
@@ -196,16 +219,16 @@ def _sample(tiles, tile_index, n, gr, gc):
             t = tile_index[ttr, ttc]
             if t < 0:
                 continue
-            return _decode(tiles[t][(r + dr * m) * n + (c + dc * m)])
+            return _decode(tiles[t + t_off][(r + dr * m) * n + (c + dc * m)])
     return VOID
 
 
 @njit(cache=True)
-def _void_fill(tiles, tile_index, n, gr, gc):
+def _void_fill(tiles, tile_index, n, gr, gc, t_off):
     """Elevation for a point whose weighted corners are all void: the sample (gr, gc) if
     valid, else the mean of the valid samples on the nearest square ring around it (radius
     1 .. VOID_SEARCH_SAMPLES), else 0 m."""
-    v = _sample(tiles, tile_index, n, gr, gc)
+    v = _sample(tiles, tile_index, n, gr, gc, t_off)
     if v != VOID:
         return float(v)
     for k in range(1, VOID_SEARCH_SAMPLES + 1):
@@ -213,13 +236,13 @@ def _void_fill(tiles, tile_index, n, gr, gc):
         count = 0
         for j in range(-k, k + 1):
             for rr, cc in ((gr - k, gc + j), (gr + k, gc + j)):
-                v = _sample(tiles, tile_index, n, rr, cc)
+                v = _sample(tiles, tile_index, n, rr, cc, t_off)
                 if v != VOID:
                     total += v
                     count += 1
         for j in range(-k + 1, k):
             for rr, cc in ((gr + j, gc - k), (gr + j, gc + k)):
-                v = _sample(tiles, tile_index, n, rr, cc)
+                v = _sample(tiles, tile_index, n, rr, cc, t_off)
                 if v != VOID:
                     total += v
                     count += 1
@@ -229,7 +252,7 @@ def _void_fill(tiles, tile_index, n, gr, gc):
 
 
 @njit(cache=True)
-def _elevation_slow(tiles, tile_index, n, y, x):
+def _elevation_slow(tiles, tile_index, n, y, x, t_off):
     """_elevation at global grid coordinates (y, x) when a corner is void or outside the
     set's tiles: valid corners keep their bilinear weights (renormalized), else _void_fill
     around the nearest sample."""
@@ -246,13 +269,13 @@ def _elevation_slow(tiles, tile_index, n, y, x):
         dc = k % 2
         w = (fy if dr == 1 else 1.0 - fy) * (fx if dc == 1 else 1.0 - fx)
         if w > 0.0:
-            v = _sample(tiles, tile_index, n, r0 + dr, c0 + dc)
+            v = _sample(tiles, tile_index, n, r0 + dr, c0 + dc, t_off)
             if v != VOID:
                 total += w * v
                 wsum += w
     if wsum > 0.0:
         return total / wsum
-    return _void_fill(tiles, tile_index, n, int(math.floor(y + 0.5)), int(math.floor(x + 0.5)))
+    return _void_fill(tiles, tile_index, n, int(math.floor(y + 0.5)), int(math.floor(x + 0.5)), t_off)
 
 
 @njit(cache=True)
@@ -302,23 +325,24 @@ def _bilinear(b, n, r, c, fy, fx):
 
 
 @njit(cache=True)
-def _elevation_grid(tiles, tile_index, n, y, x):
-    """Elevation at global grid coordinates (y, x): bilinear, voids filled."""
+def _elevation_grid(tiles, tile_index, n, y, x, t_off):
+    """Elevation at global grid coordinates (y, x) of the level whose tiles start at
+    tiles[t_off] (n samples per side): bilinear, voids filled."""
     fr = math.floor(y)
     fc = math.floor(x)
     t, r, c = _locate(tile_index, n, int(fr), int(fc))
     if t >= 0:
-        v = _bilinear(tiles[t], n, r, c, y - fr, x - fc)
+        v = _bilinear(tiles[t + t_off], n, r, c, y - fr, x - fc)
         if v == v:
             return v
-    return _elevation_slow(tiles, tile_index, n, y, x)
+    return _elevation_slow(tiles, tile_index, n, y, x, t_off)
 
 
 @njit(cache=True)
 def _elevation(tiles, tile_index, n, lat_top, lon_west, lat_deg, lon_deg):
     """Bilinear elevation (m) at a point, voids filled from neighbours (module docstring)."""
     m = n - 1
-    return _elevation_grid(tiles, tile_index, n, (lat_top - lat_deg) * m, (_wrap_lon(lon_deg) - lon_west) * m)
+    return _elevation_grid(tiles, tile_index, n, (lat_top - lat_deg) * m, (_wrap_lon(lon_deg) - lon_west) * m, 0)
 
 
 @njit(cache=True)
@@ -337,9 +361,11 @@ def _wrap_lon(lon_deg):
 
 
 @njit(cache=True)
-def _profile(tiles, tile_index, n, lat_top, lon_west, lat1_deg, lon1_deg, lat2_deg, lon2_deg, out):
+def _profile(tiles, tile_index, n, lat_top, lon_west, lat1_deg, lon1_deg, lat2_deg, lon2_deg, out, t_off):
     """Elevations (m) at out.shape[0] equally spaced points of the great circle from point 1
-    to point 2 (both included), into out (module docstring)."""
+    to point 2 (both included), into out (module docstring), read from the level whose
+    tiles start at tiles[t_off] (n samples per side: the tiles, t_off 0, or an SRTM1 set's
+    coarse level)."""
     n_int = out.shape[0] - 1
     m = n - 1
     ax, ay, az = _unit_vector(lat1_deg, lon1_deg)
@@ -403,11 +429,11 @@ def _profile(tiles, tile_index, n, lat_top, lon_west, lat1_deg, lon1_deg, lat2_d
             else:
                 t, r, c = _locate(tile_index, n, r0, c0)
                 if t >= 0:
-                    cur_b = tiles[t]
+                    cur_b = tiles[t + t_off]
                     row_lo = r0 - r
                     col_lo = c0 - c
                     v = _bilinear(cur_b, n, r, c, y - fr, x - fc)
-            out[i0 + j] = v if v == v else _elevation_slow(tiles, tile_index, n, y, x)
+            out[i0 + j] = v if v == v else _elevation_slow(tiles, tile_index, n, y, x, t_off)
         i0 = i1
         y0 = y1
         x0 = x1
@@ -415,7 +441,27 @@ def _profile(tiles, tile_index, n, lat_top, lon_west, lat1_deg, lon1_deg, lat2_d
             x0 -= x_turn
         elif x0 < x_hi - x_turn:
             x0 += x_turn
-    out[n_int] = _elevation(tiles, tile_index, n, lat_top, lon_west, lat2_deg, lon2_deg)
+    out[n_int] = _elevation_grid(tiles, tile_index, n, (lat_top - lat2_deg) * m, (_wrap_lon(lon2_deg) - lon_west) * m,
+                                 t_off)
+
+
+@njit(cache=True)
+def _link_profile(tiles, tile_index, n, lat_top, lon_west, step_m, lat1_deg, lon1_deg, lat2_deg, lon2_deg,
+                  n_intervals):
+    """The profile of a link with n_intervals intervals (ground distance / n_intervals
+    apart), as the generator reads it: from the tiles, or, for an SRTM1 set (n = 3601)
+    when the spacing is at least LEVEL_STRIDE tile spacings (step_m), from its coarse level
+    with both end points (the ground under the antennas) from the tiles."""
+    prof = np.empty(n_intervals + 1)
+    ground = _haversine_m(lat1_deg, lon1_deg, lat2_deg, lon2_deg)
+    if n == SRTM1_SIDE and max(ground, MIN_DISTANCE_M) / n_intervals >= LEVEL_STRIDE * step_m:
+        _profile(tiles, tile_index, (n - 1) // LEVEL_STRIDE + 1, lat_top, lon_west, lat1_deg, lon1_deg, lat2_deg,
+                 lon2_deg, prof, len(tiles) // 2)
+        prof[0] = _elevation(tiles, tile_index, n, lat_top, lon_west, lat1_deg, lon1_deg)
+        prof[n_intervals] = _elevation(tiles, tile_index, n, lat_top, lon_west, lat2_deg, lon2_deg)
+    else:
+        _profile(tiles, tile_index, n, lat_top, lon_west, lat1_deg, lon1_deg, lat2_deg, lon2_deg, prof, 0)
+    return prof
 
 
 @njit(cache=True)
@@ -439,14 +485,12 @@ def _terrain_link(i, tiles, tile_index, n, lat_top, lon_west, step_m, rx_on_grou
     slant_m[i] = max(math.sqrt((x1 - x0) ** 2 + (y1 - y0) ** 2 + (z1 - z0) ** 2), MIN_DISTANCE_M)
     d = max(ground_m[i], MIN_DISTANCE_M)
     n_int = _profile_intervals(d, step_m)
-    prof = np.empty(n_int + 1)
-    _profile(tiles, tile_index, n, lat_top, lon_west, tx_lat, tx_lon, rx_lat[i], rx_lon[i], prof)
+    prof = _link_profile(tiles, tile_index, n, lat_top, lon_west, step_m, tx_lat, tx_lon, rx_lat[i], rx_lon[i], n_int)
     spacing = d / n_int
-    los[i] = _itm_profile_line_of_sight(prof, spacing, tx_height_agl_m, rx_height_agl_m[i],
-                                        surface_refractivity_n)
     if model == MODEL_ITM:
         r = _itm_p2p_detail(prof, spacing, freq_mhz, tx_height_agl_m, rx_height_agl_m[i],
                             surface_refractivity_n, ground_permittivity, ground_conductivity_s_m, polarization)
+        los[i] = r[15]         # = _itm_profile_line_of_sight (the same horizon search, done once)
         fs, aref, dist, dh, he0, he1 = r[0], r[1], r[4], r[5], r[6], r[7]
         median_db[i] = fs + _itm_variability_db(aref, dist, freq_mhz, he0, he1, dh, climate,
                                                 MDVAR_BROADCAST, 0.0, 0.0, 0.0)
@@ -454,6 +498,8 @@ def _terrain_link(i, tiles, tile_index, n, lat_top, lon_west, step_m, rx_on_grou
                                               MDVAR_BROADCAST, 0.0, -z[i], 0.0)
         horizon_m[i] = r[12]
     else:
+        los[i] = _itm_profile_line_of_sight(prof, spacing, tx_height_agl_m, rx_height_agl_m[i],
+                                            surface_refractivity_n)
         median_db[i] = _itm_free_space_loss_db(slant_m[i], freq_mhz)
         loss_db[i] = median_db[i] + shadowing_sigma_db * z[i]
         horizon_m[i] = np.nan
@@ -508,7 +554,9 @@ def _attempt_links_terrain(tiles, tile_index, n, lat_top, lon_west, step_m, rx_o
     x0, y0, z0 = _ecef_m(tx_lat, tx_lon, tx_alt)
     for i in range(r_n):
         ground_m[i] = _haversine_m(tx_lat, tx_lon, rx_lat[i], rx_lon[i])
-    order = np.argsort(ground_m)      # short links first: cheap, and often enough to reject
+    # longest links first: they fail most often, and with the profile cap a long link costs
+    # no more than a medium one, so a hopeless attempt stops after the fewest links
+    order = np.argsort(-ground_m)
     failed = 0
     for k in range(r_n):
         i = order[k]
@@ -583,9 +631,8 @@ def profile_m(dem: Dem, lat1_deg: float, lon1_deg: float, lat2_deg: float, lon2_
     k = _profile_intervals(ground, d.spacing_m) if n_intervals is None else int(n_intervals)
     if k < 2:
         raise ValueError(f"n_intervals must be >= 2, got {n_intervals!r}")
-    out = np.empty(k + 1)
-    _profile(d.tiles, d.tile_index, d.samples_per_side, float(d.lat_top), float(d.lon_west),
-             lat[0], lon[0], lat[1], lon[1], out)
+    out = _link_profile(d.tiles, d.tile_index, d.samples_per_side, float(d.lat_top), float(d.lon_west), d.spacing_m,
+                        lat[0], lon[0], lat[1], lon[1], k)
     return out, ground / k
 
 
