@@ -206,7 +206,7 @@ def test_capped_profiles_stay_close_to_the_full_resolution_profile():
     level from 3 samples apart) against the full-resolution profile (every SRTM1 sample
     spacing, 30.9 m) on rough terrain with detail at every scale (fractal, 350 m relief):
     ITM point-to-point medians of 300 links of 3-110 km, transmitter 1.5-10 m, receiver
-    10 m, both on the ground. Stated tolerance: median |difference| <= 0.5 dB, 90 % within
+    10 m, both on the ground. Stated tolerance: median |difference| <= 0.7 dB, 90 % within
     4 dB, mean within +/- 0.7 dB, LOS the same on >= 99 % of the links, and closer to the
     full resolution than an SRTM3 set of the same ground (every third sample) at its own
     spacing. (ITM's location variability drawn per link has sigma ~9 dB at 145 MHz.)"""
@@ -235,7 +235,7 @@ def test_capped_profiles_stay_close_to_the_full_resolution_profile():
             assert diff[-1] == pytest.approx(0.0, abs=1e-9)
     d, d3 = np.abs(diff), np.abs(diff3)
     assert short > 20 and len(d) > 280
-    assert np.median(d) <= 0.5 and np.percentile(d, 90) <= 4.0 and abs(np.mean(diff)) <= 0.7, \
+    assert np.median(d) <= 0.7 and np.percentile(d, 90) <= 4.0 and abs(np.mean(diff)) <= 0.7, \
         (np.median(d), np.percentile(d, 90), np.mean(diff))
     assert same_los >= 0.99 * len(d)
     assert np.median(d) < np.median(d3) and np.percentile(d, 90) < np.percentile(d3, 90)
