@@ -14,7 +14,7 @@ revision 0002: free space on the sphere, today's bytes), "free_space" (the new p
 ``propagation.model = "free_space"``: WGS 84, heights, excess delay) and "itm" (the
 default: ITM area mode), and the ratio itm / legacy and itm / free_space. With
 ``--terrain-dir DIR`` also "itm_terrain_srtm3" / "itm_terrain_srtm1": the default config
-with a terrain set (ITM point-to-point over each link's profile at the tile spacing) of
+with a terrain set (ITM point-to-point over each link's profile, docs/propagation.md#profile-resolution) of
 synthetic SRTM3 / SRTM1 tiles covering the placement area (bench/synthetic_terrain.py,
 written to DIR once), and their ratios to free_space (issue 11 item 9: target >= 0.5).
 """

@@ -26,9 +26,13 @@ global sample grid has row ``gr = (lat_top - lat) * (n - 1)`` and column
   steps along the great circle (sphere of radius ``EARTH_RADIUS_M``, as the ground
   distance), transmitter first. The path's points are exact every ``NODE_SPACING_M``
   (spherical interpolation) and linear in latitude / longitude in between (off the great
-  circle by < 0.1 m up to 60 deg latitude, far below a sample spacing). The generator uses
-  the tile spacing: ``n_intervals = max(2, ceil(distance / spacing))`` with ``spacing`` the
-  north-south sample spacing (30.9 m for SRTM1, 92.7 m for SRTM3).
+  circle by < 0.1 m up to 60 deg latitude, far below a sample spacing). The generator
+  (``_link_profile``) uses the tile spacing up to a cap: ``n_intervals = max(2,
+  min(ceil(distance / spacing), MAX_PROFILE_INTERVALS))`` with ``spacing`` the north-south
+  sample spacing (30.9 m for SRTM1, 92.7 m for SRTM3), i.e. the profile spacing is
+  ``max(spacing, distance / 600)``; an SRTM1 profile whose spacing is 3 samples (92.7 m) or
+  more is read from the set's coarse level (every third sample, the SRTM3 grid of the
+  same tiles), its two end points (the ground under the antennas) from the tiles.
 * **Links** (``_terrain_links``, per attempt ``_attempt_links_terrain`` with early
   rejection): the transmitter stands on the ground (its antenna at DEM
   + height above ground), receivers either stand on the ground too (random / hexagonal
@@ -36,7 +40,8 @@ global sample grid has row ``gr = (lat_top - lat) * (n - 1)`` and column
   :func:`station_ground_errors`); per link the ITM point-to-point median over the profile,
   ITM's location variability at the link's deviate, and line of sight where the profile
   clears the straight ray between the antennas over the effective earth
-  (``itm._itm_profile_line_of_sight``).
+  (``itm._itm_profile_line_of_sight``; with ITM the same horizon search as its median).
+  The attempt computes its links longest first and stops once it cannot be accepted.
 
 Validating wrappers (``elevation_m``, ``profile_m``, ``terrain_link_losses``) check their
 arguments and raise ``ValueError`` naming them; units are in the names.
