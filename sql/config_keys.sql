@@ -106,3 +106,26 @@ INSERT INTO heimdall.config_keys
 VALUES
     ('timing',                 'object',  '"gps"',  NULL,    NULL,     false, NULL,
         'Receiver timing (a fixed station may override it): "gps" (clock offset sigma 70 ns, sample-rate error 0.01 ppm), "ntp" (3 ms, 1 ppm), "none" (perfect clocks) or {"clock_offset_std_s" 0 .. 0.05, "sample_rate_error_ppm" 0 .. 100}; normalized to the object');
+
+-- Receiver ADC and storage (issue 12 item 4, revision 0004). A stored config without
+-- "adc_bits" keeps float IQ without AGC or quantization, stored as complex64, bit for bit;
+-- these rows only give NEW configs their defaults.
+INSERT INTO heimdall.config_keys
+    (key, value_type, default_value, min_value, max_value, min_exclusive, unit, description)
+VALUES
+    ('adc_bits',               'integer', '16',     8,       16,       false, 'bits', 'Receiver ADC resolution: after the AGC, I and Q are rounded to this many bits and clipped at full scale (clipped_fraction)'),
+    ('agc_target_dbfs',        'number',  '-15',    -60,     0,        false, 'dBFS', 'AGC target: the gain brings the power measured over the first agc_window_ms to this level (0 dBFS = a full-scale complex sinusoid)'),
+    ('agc_window_ms',          'number',  '10',     0.1,     10000,    false, 'ms',   'Length of the start of each recording over which the AGC measures the level (at most the recording)'),
+    ('iq_dtype',               'string',  '"ci16_le"', NULL, NULL,     false, NULL,   'Stored IQ: ci16_le (int16 I/Q, SigMF naming, 4 bytes per IQ sample, scale_mw per receiver) or complex64 (float32 I/Q in sqrt(mW), 8 bytes)');
+
+-- Messages (issue 12 item 6, revision 0004). A stored config without these keys keeps
+-- generator 1.0.0's messages (a transmission filling the window, fixed power, no CTCSS, a
+-- voice message that may be silent); these rows only give NEW configs their defaults.
+INSERT INTO heimdall.config_keys
+    (key, value_type, default_value, min_value, max_value, min_exclusive, unit, description)
+VALUES
+    ('tx_power_fluctuation_db', 'number', '2',      0,       20,       false, 'dB',   'Transmitter power of each transmission uniform in tx_power_dbm +/- this (stored in tx_power_dbm)'),
+    ('tx_key_up_probability',  'number',  '0.1',    0,       1,        false, NULL,   'Probability that the transmission keys up inside the recording window (true_signal_start_s > 0)'),
+    ('tx_drop_probability',    'number',  '0.1',    0,       1,        false, NULL,   'Probability that the transmission drops inside the recording window (true_signal_stop_s < duration)'),
+    ('ctcss_probability',      'number',  '0.3',    0,       1,        false, NULL,   'Probability that the transmission carries a CTCSS sub-audible tone (one of the 50 EIA tones, ctcss_hz)'),
+    ('voice_min_active_fraction', 'number', '0.3',  0,       1,        false, NULL,   'A voice message is voiced over at least this share of the recording (never silent)');

@@ -167,6 +167,18 @@ CREATE TABLE heimdall.measurement_features (
     -- 12): its recording window starts at its own clock, so tdoa_s estimates true_tdoa_s +
     -- true_clock_offset_s[r] - true_clock_offset_s[ref]. NULL for configs without "timing".
     true_clock_offset_s     real[],
+    -- Receiver ADC (revision 0004, issue 12 item 4): the share of each receiver's IQ samples
+    -- whose I or Q hit full scale after its AGC (0 .. 1). NULL for configs without "adc_bits".
+    clipped_fraction        real[],
+    -- When the signal is on at each receiver (revision 0004, issue 12 item 6): seconds from
+    -- the start of that receiver's recording window (0 .. duration); start > 0 when the
+    -- transmission keyed up inside the window, stop < duration when it dropped. NULL for
+    -- configs without "tx_key_up_probability" (the signal then fills the window).
+    true_signal_start_s     real[],
+    true_signal_stop_s      real[],
+    -- The CTCSS sub-audible tone of the transmission (Hz; revision 0004, issue 12 item 6),
+    -- NULL when it has none or the config has no "ctcss_probability".
+    ctcss_hz                real,
     PRIMARY KEY (dataset_id, sample_idx),
     CONSTRAINT receiver_arrays_match CHECK (
         cardinality(receiver_ids) = num_receivers
@@ -192,13 +204,22 @@ CREATE TABLE heimdall.synthetic_iq_samples (
     byte_length     bigint NOT NULL CHECK (byte_length > 0),
     sha256          text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
     shape           integer[] NOT NULL CHECK (cardinality(shape) = 2),
-    dtype           text NOT NULL DEFAULT 'complex64' CHECK (dtype IN ('complex64')),
+    -- complex64: little-endian float32 I, Q in sqrt(mW); ci16_le (revision 0004, SigMF
+    -- naming): little-endian int16 I, Q, power = (I^2 + Q^2) x scale_mw[receiver]
+    dtype           text NOT NULL DEFAULT 'complex64',
     sample_rate_hz  integer NOT NULL CHECK (sample_rate_hz > 0),
     created_at      timestamptz NOT NULL DEFAULT now(),
+    -- mW per LSB^2 of each receiver (revision 0004): ci16_le rows only
+    scale_mw        real[],
     CONSTRAINT synthetic_iq_samples_dataset_sample_key UNIQUE (dataset_id, sample_idx),
     CONSTRAINT synthetic_iq_samples_features_fkey FOREIGN KEY (dataset_id, sample_idx)
         REFERENCES heimdall.measurement_features (dataset_id, sample_idx) ON DELETE CASCADE,
-    CONSTRAINT byte_length_matches_shape CHECK (byte_length = 8::bigint * shape[1] * shape[2])
+    CONSTRAINT byte_length_matches_shape CHECK (
+        byte_length = (CASE dtype WHEN 'ci16_le' THEN 4 ELSE 8 END)::bigint * shape[1] * shape[2]),
+    CONSTRAINT synthetic_iq_samples_dtype_check CHECK (dtype IN ('complex64', 'ci16_le')),
+    CONSTRAINT scale_matches_dtype CHECK (
+        CASE dtype WHEN 'ci16_le' THEN scale_mw IS NOT NULL AND cardinality(scale_mw) = shape[1]
+                   ELSE scale_mw IS NULL END)
 );
 
 CREATE INDEX synthetic_iq_samples_object_key_idx ON heimdall.synthetic_iq_samples (object_key);

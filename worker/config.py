@@ -229,6 +229,29 @@ class GenerationConfig:
     # Revision 0003 (issue 12 item 1), None in a config stored before it: perfect receiver
     # clocks (one shared window); with it, every receiver's clock offset delays its window.
     timing: Timing | None = None
+    # Revision 0004 (issue 12 item 4), None in a config stored before it: float IQ without
+    # AGC or quantization, stored as complex64. With "adc_bits": each receiver's AGC sets its
+    # gain from the first agc_window_ms of the recording to agc_target_dbfs, I and Q are
+    # rounded to adc_bits and clipped at full scale; "iq_dtype" is how an iq_raw dataset
+    # stores them (ci16_le codes + scale, or complex64 in sqrt(mW)).
+    adc_bits: int | None = None
+    agc_target_dbfs: float | None = None
+    agc_window_ms: float | None = None
+    iq_dtype: str | None = None
+    # Revision 0004 (issue 12 item 6), None in a config stored before it (generator 1.0.0's
+    # messages): per-transmission power spread, key-up / drop inside the window, CTCSS, and
+    # the least voiced share of a voice message.
+    tx_power_fluctuation_db: float | None = None
+    tx_key_up_probability: float | None = None
+    tx_drop_probability: float | None = None
+    ctcss_probability: float | None = None
+    voice_min_active_fraction: float | None = None
+
+    @property
+    def stored_iq_dtype(self) -> str:
+        """How an iq_raw dataset of this config stores its IQ: "ci16_le" or "complex64"
+        (configs stored before revision 0004)."""
+        return self.iq_dtype or "complex64"
 
     @property
     def num_iq_samples(self) -> int:
@@ -302,6 +325,7 @@ class GenerationConfig:
                 for name in cls.__dataclass_fields__
                 if name not in ("receivers", "signal_mix") and name not in _PROPAGATION_FIELDS
                 and name not in _RECEIVER_MODEL_FIELDS and name not in _OSCILLATOR_FIELDS and name != "timing"
+                and name not in _ADC_MESSAGE_FIELDS
             }
             extra: dict[str, Any] = {}
             if with_prop:
@@ -317,6 +341,9 @@ class GenerationConfig:
                     extra[name] = float(cfg[name])
             if with_timing:
                 extra["timing"] = Timing.from_normalized(cfg["timing"])
+            for name, kind in _ADC_MESSAGE_FIELDS.items():
+                if name in cfg:
+                    extra[name] = kind(cfg[name])
             mix = tuple(sorted((str(k), float(v)) for k, v in cfg["signal_mix"].items()))
         except KeyError as exc:  # pragma: no cover - schema/code version mismatch
             raise ConfigError(f"normalized config lacks key {exc.args[0]!r}") from exc
@@ -337,3 +364,9 @@ _PROPAGATION_FIELDS = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_
 _RECEIVER_MODEL_FIELDS = ("noise_environment", "tdoa_estimator")
 # Revision 0003 (issue 12 item 2): numeric keys read only when present (see GenerationConfig).
 _OSCILLATOR_FIELDS = ("tx_freq_error_ppm", "rx_lo_error_ppm")
+# Revision 0004 (issue 12 items 4 and 6): keys read only when present (see GenerationConfig).
+_ADC_MESSAGE_FIELDS: dict[str, type] = {
+    "adc_bits": int, "agc_target_dbfs": float, "agc_window_ms": float, "iq_dtype": str,
+    "tx_power_fluctuation_db": float, "tx_key_up_probability": float, "tx_drop_probability": float,
+    "ctcss_probability": float, "voice_min_active_fraction": float,
+}

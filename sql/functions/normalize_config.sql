@@ -66,6 +66,13 @@
 --   and/or test (names left out get 0), each a number >= 0 and <= 1, summing to 1 within
 --   1e-9; the result always holds all three. heimdall.split_of assigns samples from them.
 --   A stored config without "splits" (made before 0003) uses 0.8 / 0.1 / 0.1.
+-- ADC and messages (revision 0004, issue 12 items 4 and 6): "adc_bits" 8 .. 16,
+--   "agc_target_dbfs" -60 .. 0, "agc_window_ms" 0.1 .. 10000 (the AGC measures the first
+--   min(agc_window_ms, duration_ms)), "iq_dtype" ci16_le | complex64 (the caps above count 8
+--   bytes per IQ sample for both); "tx_power_fluctuation_db" 0 .. 20, "tx_key_up_probability",
+--   "tx_drop_probability", "ctcss_probability", "voice_min_active_fraction" 0 .. 1 (their
+--   config_keys rows). A stored config without them keeps float IQ stored as complex64 and
+--   generator 1.0.0's messages.
 -- Errors: 22023 invalid_parameter_value, message naming the offending key(s) and the
 --   limit, for an unknown key, a wrong type, a value out of range, a number a float64
 --   cannot keep, a cap above exceeded or an inconsistent combination.
@@ -190,7 +197,8 @@ BEGIN
     -- string keys: their values (revision 0003)
     FOR pk IN SELECT * FROM (VALUES
             ('noise_environment', ARRAY['city', 'residential', 'rural', 'quiet_rural', 'none']),
-            ('tdoa_estimator', ARRAY['joint', 'coherent'])) AS t(key, allowed) LOOP
+            ('tdoa_estimator', ARRAY['joint', 'coherent']),
+            ('iq_dtype', ARRAY['ci16_le', 'complex64'])) AS t(key, allowed) LOOP
         IF NOT (result ->> pk.key) = ANY (pk.allowed) THEN
             RAISE EXCEPTION 'config key "%": must be one of %, got %',
                     pk.key, array_to_string(pk.allowed, ', '), left((result -> pk.key)::text, 100)

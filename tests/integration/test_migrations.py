@@ -149,11 +149,13 @@ def _fill_0001(c: psycopg.Connection) -> dict:
     return {"ds": ds, "fb": fb}
 
 
-# Columns 0003 appended to measurement_features (issues 11, 12): NULL in rows written before
+# Columns 0003 and 0004 appended to the sample tables (issues 11, 12): NULL in rows written before
 # it (checked below), left out of the row text so a row compares across upgrade and downgrade.
 ADDED_0003 = ("'{tx_height_agl_m,rx_height_agl_m,path_loss_median_db,excess_delay_s,tx_antenna_gain_db,"
               "rx_antenna_gain_db,polarization_loss_db,tdoa_std_s,true_tx_freq_offset_hz,"
-              "true_clock_offset_s}'::text[]")
+              "true_clock_offset_s,"
+              # revision 0004 (issue 12 items 4 and 6; synthetic_iq_samples: scale_mw)
+              "clipped_fraction,true_signal_start_s,true_signal_stop_s,ctcss_hz,scale_mw}'::text[]")
 
 
 def _snapshot(c: psycopg.Connection) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -50,14 +51,15 @@ LEGACY_FIELDS = (
 )
 
 
-def batch_digests(cfg: dict, seed: int, first: int, count: int) -> tuple[str, str]:
-    """(sha256 of generator 1.0.0's feature fields, sha256 of the IQ bytes) of one
-    generate_samples call."""
+def batch_digests(cfg: dict, seed: int, first: int, count: int,
+                  fields: tuple[str, ...] = LEGACY_FIELDS) -> tuple[str, str]:
+    """(sha256 of the feature ``fields`` (default: generator 1.0.0's), sha256 of the IQ
+    bytes) of one generate_samples call."""
     batch = generate_samples(GenerationConfig.from_normalized(cfg), seed, first, count, want_iq=True)
     names = [f.name for f in dataclasses.fields(batch)]
-    assert set(LEGACY_FIELDS) <= set(names), "a generator 1.0.0 field disappeared"
+    assert set(fields) <= set(names), "a released field disappeared"
     h = hashlib.sha256()
-    for name in LEGACY_FIELDS:
+    for name in fields:
         v = getattr(batch, name)
         h.update(name.encode())
         if isinstance(v, np.ndarray):
@@ -83,6 +85,41 @@ def case_config(overrides: dict) -> dict:
     return cfg
 
 
+# Revision 0003 was released with the default config of tests/unit/config_0003_default.json
+# (worker/default_config.json of that release: ITM area mode, P.372 noise per site, receiver
+# clocks, oscillators, the joint TDOA estimator). Datasets created with it must keep their
+# bytes when later revisions add keys: (name, config overrides, seed, first index, count).
+CASES_0003 = [
+    ("0003-default", {}, 42, 0, 3),
+    ("0003-default-far-index", {}, 9, 250_000, 2),
+    ("0003-free-space-ntp", {"propagation": {"model": "free_space"}, "timing": {"clock_offset_std_s": 0.003,
+                                                                                  "sample_rate_error_ppm": 1.0}},
+     3, 17, 2),
+    ("0003-random-coherent", {"receivers": {"mode": "random", "count_min": 4, "count_max": 6,
+                                            "area": {"lat_min": 44.0, "lat_max": 45.5, "lon_min": 7.0, "lon_max": 9.5},
+                                            "alt_m": 200, "height_agl_m": 15,
+                                            "antenna": {"pattern": "omni", "gain_dbi": 2.0}},
+                              "tdoa_estimator": "coherent", "duration_ms": 50}, 7, 10, 2),
+]
+# SampleBatch fields of the 0003 release (all but iq), in their order then.
+FIELDS_0003 = LEGACY_FIELDS + (
+    "tx_height_agl_m", "rx_height_agl_m", "path_loss_median_db", "excess_delay_s", "tx_antenna_gain_db",
+    "rx_antenna_gain_db", "polarization_loss_db", "tdoa_std_s", "true_tx_freq_offset_hz", "true_clock_offset_s",
+)
+CONFIG_0003 = Path(__file__).with_name("config_0003_default.json")
+
+
+def config_0003(overrides: dict) -> dict:
+    """The 0003 release's default config with ``overrides`` (top-level keys replaced, the
+    sub-keys of "propagation" merged), as 0003's normalize_config stored it."""
+    cfg = json.loads(CONFIG_0003.read_text())
+    for key, value in overrides.items():
+        cfg[key] = {**cfg[key], **value} if key == "propagation" else value
+    return cfg
+
+
 if __name__ == "__main__":
     for name, overrides, seed, first, count in CASES:
         print(name, batch_digests(case_config(overrides), seed, first, count))
+    for name, overrides, seed, first, count in CASES_0003:
+        print(name, batch_digests(config_0003(overrides), seed, first, count, FIELDS_0003))

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.golden_samples import CASES, batch_digests, case_config
+from tests.unit.golden_samples import (
+    CASES,
+    CASES_0003,
+    FIELDS_0003,
+    batch_digests,
+    case_config,
+    config_0003,
+)
 
 GOLDEN = {
     "default": ("6f3c8bd7eefe87e28929af1eab59474b8b8df2faf0824eb625a6f05ae1ac105e",
@@ -25,3 +32,24 @@ GOLDEN = {
 def test_old_configs_keep_their_bytes(name, overrides, seed, first, count):
     features, iq = batch_digests(case_config(overrides), seed, first, count)
     assert (features, iq) == GOLDEN[name], f"{name}: generator output changed for an old config"
+
+
+# Computed from the code of the 0003 release (commit e1ff516) before any 0004 change.
+GOLDEN_0003 = {
+    "0003-default": ("7c90fe60f31074cc36159ca5760186759ccd481ebc722f285116a593f687e58f",
+                     "f917dd2978b60fb55abe9d7732f228db9044698add1b7951cadc1c68d99463ac"),
+    "0003-default-far-index": ("d4bd980f5d1879ec8d5724cb568cb301d08e2eaf34a58b8f76004abbe91d081b",
+                               "6dd9dbd57f4fd39e6d29adc5b2dfe973ec8c54e3bd07f9f87b95d072d6efeb29"),
+    "0003-free-space-ntp": ("c033ca2dc930eb66ba53bb72a505daba69c46087be992dace6614496f8ae229a",
+                            "16aae5d48289d2fd869093520a193808062bbbc6bea75ce9da484c4c0ba011b8"),
+    "0003-random-coherent": ("d083cfbca3abd3982d2cdf3ab07632f6b9aa9044930e2de1e929e552283bc087",
+                             "1f192610ceac65a5d5eb27bfeefd3bf951de0e0d411ebd0d15e018312fced29b"),
+}
+
+
+@pytest.mark.parametrize("name, overrides, seed, first, count", CASES_0003, ids=[c[0] for c in CASES_0003])
+def test_0003_configs_keep_their_bytes(name, overrides, seed, first, count):
+    """Datasets created with the 0003 release's configs (its default and variants) keep
+    their bytes: the keys of revision 0004 (ADC, ci16 storage, messages) are absent there."""
+    features, iq = batch_digests(config_0003(overrides), seed, first, count, FIELDS_0003)
+    assert (features, iq) == GOLDEN_0003[name], f"{name}: generator output changed for a 0003 config"

@@ -19,6 +19,11 @@ RELEASED = {
     "0002_drop_replaceable.sql": "c77d3029d4411d804dae74f6c102c3fae18486606254b3bd2f871ec1702501b1",
     "0002_hardening.py": "a5056b9051b7b2185ad20895f08c22b664f247b2f4c98b67be41df185d082e43",
     "0002_replaceable.sql": "dc660144418d1eeb0bb1444de09ad96c236c52bcbb26eeec73aaaf8d6b876ced",
+    "0003_delta_down.sql": "e6d838e9f795b6201c1a759e248c213817fe77592feb4fc7b4cfd485d4a5fa29",
+    "0003_delta_up.sql": "fd5d7222bd0a180155cdcbc2415a74a25a4741445ed02bb13a1bdf30b8a4699a",
+    "0003_drop_replaceable.sql": "c77d3029d4411d804dae74f6c102c3fae18486606254b3bd2f871ec1702501b1",
+    "0003_propagation.py": "030836bae0448214f3e6f3bc605e4e1a22f1a9c1603a55b855de2d56c688a957",
+    "0003_replaceable.sql": "9b30c269ced230105ad6b5a5169e2c4c0fa3fd4016a61b7679276e69087e6af8",
 }
 
 
