@@ -10,8 +10,13 @@ time to validate a healthy dataset of --validate-n samples (SQL checks + one LIS
 --deep, hashing every sample).
 
     .venv/bin/python bench/bench_e2e.py [--samples 1000] [--repeats 3] [--validate-n 10000]
+    .venv/bin/python bench/bench_e2e.py --iq-dtypes-only [--samples 1000] [--repeats 3]
 
-Figures are medians over --repeats runs, measured in one run of this script.
+Figures are medians over --repeats runs, measured in one run of this script. The "IQ
+storage" table compares iq_raw with ``iq_dtype`` "ci16_le" (the default of revision 0004)
+and "complex64" (same config otherwise, same seeds, 2 workers), the two alternating run by
+run so the machine's load falls on both alike: samples/s, MB/s written, and bytes per
+sample (object bytes over samples, headers included).
 """
 
 from __future__ import annotations
@@ -83,12 +88,41 @@ def raw_put_rate(store: ObjectStore, nbytes: int, per_writer: int, writers: int 
     return writers * per_writer * nbytes / wall / 1e6
 
 
+def iq_dtype_table(conn, store: ObjectStore, env: dict[str, str], args: argparse.Namespace) -> None:
+    """iq_raw end to end with 2 workers, ci16_le vs complex64, alternating run by run."""
+    runs: dict[str, list[tuple[float, float, float]]] = {"ci16_le": [], "complex64": []}
+    for r in range(args.repeats):
+        for dtype in (("ci16_le", "complex64") if r % 2 == 0 else ("complex64", "ci16_le")):
+            ds = conn.execute("SELECT heimdall.create_dataset(%s, 'iq_raw', %s, %s, %s)",
+                              (f"iqdtype-{dtype}-{r}", Jsonb({"chunk_size": args.chunk_size, "iq_dtype": dtype}),
+                               100 + r, args.samples)).fetchone()[0]
+            wall, _, nbytes = run_workers(env, 2)
+            stored = sum(o.size for o in store.list(f"datasets/{ds}/"))
+            got = conn.execute("SELECT count(*), min(dtype), max(dtype) FROM heimdall.synthetic_iq_samples "
+                               "WHERE dataset_id = %s", (ds,)).fetchone()
+            assert got == (args.samples, dtype, dtype), got
+            runs[dtype].append((args.samples / wall, nbytes / wall / 1e6, stored / args.samples))
+    print(f"IQ storage, iq_raw, 2 workers, {args.samples} samples per run, chunk_size {args.chunk_size}, "
+          f"median of {args.repeats} runs (alternating)")
+    print(f"{'iq_dtype':<12}{'samples/s':>11}{'MB/s':>8}{'bytes/sample':>14}  per-run samples/s")
+    med = {}
+    for dtype, rs in runs.items():
+        med[dtype] = [statistics.median(x[i] for x in rs) for i in range(3)]
+        print(f"{dtype:<12}{med[dtype][0]:>11.1f}{med[dtype][1]:>8.1f}{med[dtype][2]:>14,.0f}  "
+              f"{', '.join(f'{x[0]:.1f}' for x in rs)}")
+    ratios = [a[0] / b[0] for a, b in zip(runs["ci16_le"], runs["complex64"], strict=True)]
+    print(f"ci16_le / complex64: samples/s {statistics.median(ratios):.3f} (median of per-run ratios "
+          f"{', '.join(f'{x:.3f}' for x in ratios)}), bytes per sample {med['ci16_le'][2] / med['complex64'][2]:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--chunk-size", type=int, default=100)
     ap.add_argument("--validate-n", type=int, default=10000)
+    ap.add_argument("--iq-dtypes-only", action="store_true",
+                    help="only the IQ storage comparison (ci16_le vs complex64)")
     args = ap.parse_args()
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(".venv/numba-cache").resolve()))
     # other processes on the machine move every figure: show the load around the run
@@ -107,6 +141,9 @@ def main() -> None:
             conn.execute("SELECT heimdall.create_dataset('warmup', 'iq_raw', %s, 1, 20)",
                          (Jsonb({"chunk_size": 20}),))
             run_workers(env, 1)
+            iq_dtype_table(conn, store, env, args)
+            if args.iq_dtypes_only:
+                return
             # the raw rate of the same S3 server, objects the size of one iq_raw chunk object
             cfg = GenerationConfig.from_normalized(conn.execute(
                 "SELECT heimdall.normalize_config(%s)", (Jsonb({"chunk_size": args.chunk_size}),)).fetchone()[0])

@@ -43,6 +43,8 @@ sys.path.insert(0, ROOT)
 BINS = ((-np.inf, 3.0), (3.0, 6.0), (6.0, 10.0), (10.0, 20.0), (20.0, 30.0), (30.0, np.inf))
 GROSS = {"rssi": 3.0, "snr": 3.0, "cfo": 5.0, "tdoa": 10e-6}   # dB, dB, Hz (1/T), s
 CHUNK = 100
+# Everything from this line to the end of the output file is hand-written and kept.
+KEEP_MARKER = "<!-- hand-written below: kept when bench/bench_fidelity.py regenerates this file -->"
 SPEED_SEED = 20240612
 
 
@@ -67,14 +69,20 @@ def default_config(from_db: bool) -> dict:
         return conn.execute("SELECT heimdall.normalize_config('{}')").fetchone()[0]
 
 
+# Top-level keys revisions 0003 (receivers, splits) and 0004 (ADC, stored dtype, messages) added.
+KEYS_AFTER_0002 = ("noise_environment", "tdoa_estimator", "tx_freq_error_ppm", "rx_lo_error_ppm", "timing", "splits",
+                   "adc_bits", "agc_target_dbfs", "agc_window_ms", "iq_dtype", "tx_power_fluctuation_db",
+                   "tx_key_up_probability", "tx_drop_probability", "ctcss_probability", "voice_min_active_fraction")
+
+
 def revision_0002(cfg: dict) -> dict:
-    """The default config as revision 0002 normalized it: without the receiver keys of 0003."""
-    out = {k: v for k, v in cfg.items()
-           if k not in ("noise_environment", "tdoa_estimator", "tx_freq_error_ppm", "rx_lo_error_ppm")}
+    """The default config as revision 0002 normalized it (the default when issue 12 was
+    filed): without the receiver keys of 0003 and 0004."""
+    out = {k: v for k, v in cfg.items() if k not in KEYS_AFTER_0002}
     out["freq_offset_max_hz"] = 500      # 0002's default (0003: an extra offset, 0 by default)
     rx = dict(out["receivers"])
     if "stations" in rx:
-        rx["stations"] = [{k: v for k, v in s.items() if k not in ("noise_environment", "noise_figure_db")}
+        rx["stations"] = [{k: v for k, v in s.items() if k not in ("noise_environment", "noise_figure_db", "timing")}
                           for s in rx["stations"]]
     out["receivers"] = rx
     return out
@@ -96,10 +104,11 @@ def collect(cfg_dict: dict, seed: int, n: int) -> dict[str, np.ndarray]:
         "cfo_coherent", "tdoa_coherent", "kind")}
     for first in range(0, n, 50):
         b = generate_samples(cfg, seed, first, min(50, n - first))
+        iq = b.iq_sqrt_mw()       # ci16_le codes (revision 0004) -> sqrt(mW), what the features saw
         for j in range(len(b)):
             r = int(b.num_receivers[j])
-            c = extract_features(b.iq[j, :r], cfg.sample_rate_hz, cfg.bandwidth_hz, cfg.min_snr_db,
-                                 tdoa_estimator="coherent")
+            c = extract_features(iq[j, :r], cfg.sample_rate_hz, cfg.bandwidth_hz, cfg.min_snr_db,
+                                 tdoa_estimator="coherent", on_interval=cfg.tx_key_up_probability is not None)
             for key, arr in (("true_snr", b.true_snr_db), ("present", b.signal_present), ("rssi", b.rssi_dbm),
                              ("true_power", b.true_rx_power_dbm), ("snr", b.snr_db), ("cfo", b.freq_offset_hz),
                              ("true_cfo", b.true_freq_offset_hz), ("tdoa", b.tdoa_s), ("true_tdoa", b.true_tdoa_s),
@@ -212,14 +221,17 @@ def features_ms(cfg_dict: dict, n: int, repeats: int) -> dict[str, float]:
 
     cfg = GenerationConfig.from_normalized(cfg_dict)
     b = generate_samples(cfg, SPEED_SEED, 0, n)
-    xs = [b.iq[j, :b.num_receivers[j]] for j in range(n)]
+    iq = b.iq_sqrt_mw()
+    xs = [iq[j, :b.num_receivers[j]] for j in range(n)]
+    on = cfg.tx_key_up_probability is not None
     tot = {"joint": [], "coherent": []}
     for rep in range(repeats):
         acc = dict.fromkeys(tot, 0.0)
         for x in xs:
             for est in (("coherent", "joint") if rep % 2 else ("joint", "coherent")):
                 t0 = time.process_time()
-                extract_features(x, cfg.sample_rate_hz, cfg.bandwidth_hz, cfg.min_snr_db, tdoa_estimator=est)
+                extract_features(x, cfg.sample_rate_hz, cfg.bandwidth_hz, cfg.min_snr_db, tdoa_estimator=est,
+                                 on_interval=on)
                 acc[est] += time.process_time() - t0
         for k in tot:
             tot[k].append(acc[k] / n * 1e3)
@@ -365,6 +377,11 @@ def main() -> None:
     rows = accuracy(links)
     sp = None if args.no_speed else speed(base, args.speed_samples, args.repeats)
     text = report(rows, sp, args, time.perf_counter() - t0)
+    # hand-written sections at the end of the file (after KEEP_MARKER) survive a regeneration
+    if os.path.exists(args.out):
+        old = open(args.out).read()
+        if KEEP_MARKER in old:
+            text = text.rstrip("\n") + "\n\n" + old[old.index(KEEP_MARKER):]
     with open(args.out, "w") as f:
         f.write(text)
     print(text)

@@ -43,17 +43,21 @@ from worker.rf.generate import _prepare, draw_truth  # noqa: E402
 
 SEED = 1
 BINS_KM = np.arange(0.0, 210.0, 10.0)
+# Keys revisions 0002, 0003 and 0004 added (a config stored before 0002 has none of them).
 LEGACY_DROP = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna",
-               "noise_environment", "tdoa_estimator")
+               "noise_environment", "tdoa_estimator", "tx_freq_error_ppm", "rx_lo_error_ppm", "timing", "splits",
+               "adc_bits", "agc_target_dbfs", "agc_window_ms", "iq_dtype", "tx_power_fluctuation_db",
+               "tx_key_up_probability", "tx_drop_probability", "ctcss_probability", "voice_min_active_fraction")
 
 
 def legacy(cfg: dict) -> dict:
     """The config as revision 0001 stored it (no propagation keys, no antenna heights)."""
     out = {k: v for k, v in cfg.items() if k not in LEGACY_DROP}
+    out["freq_offset_max_hz"] = 500     # 0001's default (0003: an extra offset, 0 by default)
     out["receivers"] = dict(out["receivers"])
     if "stations" in out["receivers"]:
         out["receivers"]["stations"] = [{k: v for k, v in s.items()
-                                         if k not in ("height_agl_m", "antenna", "noise_figure_db", "noise_environment")}
+                                         if k not in ("height_agl_m", "antenna", "noise_figure_db", "noise_environment", "timing")}
                                         for s in out["receivers"]["stations"]]
     return out
 

@@ -250,19 +250,21 @@ def compare_models(base: dict, n: int, repeats: int, terrain_dir: str | None = N
     for model in models:
         from worker.config import GenerationConfig
         from worker.rf import generate as G
-        from worker.rf import generate_samples, rng
+        from worker.rf import generate_samples
 
         cfg = GenerationConfig.from_normalized(model_config(base, model))
         k = min(n, 300)
         b = generate_samples(cfg, SEED, 0, k, want_iq=False, terrain=_dem(model))
         attempts[model] = float(b.attempts.mean())
-        # the truth stage alone: every attempt of these samples (stream, draw, filter) replayed
+        # the truth stage alone, as the generator runs it: every attempt of these samples
+        # (stream, draws, link budget, filter; in the attempt kernel for a fixed layout with
+        # propagation) and the accepted attempt's Truth
+        pc = G._prepare(cfg)
         per_run = []
         for _ in range(repeats):
             t0 = time.perf_counter()
             for i in range(k):
-                for a in range(int(b.attempts[i])):
-                    G.check_truth(cfg, G.draw_truth(cfg, rng.stream(SEED, i, a, rng.STREAM_TRUTH), terrain=_dem(model)))
+                G._accepted_attempt(cfg, pc, SEED, i, _dem(model), None)
             per_run.append((time.perf_counter() - t0) / k * 1e3)
         truth_ms[model] = statistics.median(per_run)
     out = {k: statistics.median(v) for k, v in runs.items()}

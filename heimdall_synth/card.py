@@ -140,7 +140,22 @@ def config_in_words(cfg: Mapping[str, Any]) -> list[str]:
         + (f" with the {_md(cfg['tdoa_estimator'])} TDOA estimator" if cfg.get("tdoa_estimator") else "")
         + ", spectral and envelope statistics); the ground truth is kept beside them.",
     ]
+    if cfg.get("adc_bits") is not None:
+        lines.append(
+            f"- **Receiver ADC**: per recording an AGC brings the first {cfg.get('agc_window_ms')} ms to "
+            f"{cfg.get('agc_target_dbfs')} dBFS (0.5 dB steps), then I and Q are quantized to "
+            f"{cfg.get('adc_bits')} bits and clipped at full scale (`clipped_fraction`); the features are "
+            "estimated from the quantized IQ.")
+    if cfg.get("iq_dtype") is not None:
+        lines.append(f"- **Stored IQ**: {_iq_in_words(cfg)}.")
     return lines
+
+
+def _iq_in_words(cfg: Mapping[str, Any]) -> str:
+    if (cfg.get("iq_dtype") or "complex64") == "ci16_le":
+        return ("`ci16_le`: int16 I, Q ADC codes (4 bytes per IQ sample) with `scale_mw` per receiver "
+                "(mW per code²): power in mW = mean(I² + Q²) × scale_mw, sqrt(mW) = code × √scale_mw")
+    return "`complex64`: float32 I, Q in sqrt(mW) (8 bytes per IQ sample; mean |x|² = power in mW)"
 
 
 # ------------------------------------------------------------------------------ sections
@@ -278,20 +293,25 @@ def _how_to_load(ds: Mapping[str, Any], export_format: str | None, has_splits: b
     name = printable(ds["name"])
     iq = ds["dataset_type"] == "iq_raw"
     split_arg = ', split="train"' if has_splits and _loader_takes_split() else ""
+    ci16 = ((ds["config"] or {}).get("iq_dtype") or "complex64") == "ci16_le"
+    iq_arrays = ("`iq` int16 (n, R, L, 2) (the stored I, Q ADC codes) and `scale_mw` float32 (n, R) "
+                 "(sqrt(mW) = code × √scale_mw)" if ci16 else "`iq` complex64 (n, R, L) in sqrt(mW)")
     out = ["## How to load", "", "From the database (and the object store for IQ), with the training loader:", "",
            "```python", "from heimdall_synth import HeimdallDataset", "",
            f"ds = HeimdallDataset({name!r}{split_arg})   # $HEIMDALL_DATABASE_URL, $HEIMDALL_S3_*",
-           "item = ds[0]   # dict of numpy arrays: " + ("iq (R, 2, L), " if iq else "")
+           "item = ds[0]   # dict of numpy arrays: " + ("iq (R, 2, L) float32 in sqrt(mW), " if iq else "")
            + "rx_positions, mask, features, target (tx lat, lon, alt), sample_idx",
            "# torch: DataLoader(ds, batch_size=64, shuffle=True)  (pip install 'heimdall-synth[train]')",
            "```", ""]
     if export_format is not None:
         out += [f"From this export ({export_format}): `features.parquet` holds one row per sample (estimated "
                 "features and ground truth; `pyarrow.parquet.read_table`)"
-                + ("; `iq_*.npz` shards hold `iq` complex64 (n, R, L), `sample_idx`, `num_receivers` "
+                + (f"; `iq_*.npz` shards hold {iq_arrays}, `sample_idx`, `num_receivers` "
                    "(`numpy.load`)" if export_format == "npz" else "")
-                + ("; `iq.h5` holds `iq` complex64 (n, R, L), `sample_idx`, `num_receivers` (`h5py`)"
+                + (f"; `iq.h5` holds {iq_arrays}, `sample_idx`, `num_receivers` (`h5py`)"
                    if export_format == "hdf5" else "")
+                + ("; each SigMF recording holds its receiver's IQ as stored (`ci16_le` with "
+                   "`heimdall:scale_mw`, or `cf32_le` in sqrt(mW))" if export_format == "sigmf" else "")
                 + "; `manifest.json` lists every file with its sha256.", ""]
     else:
         out += [f"As files: `heimdall-synth export '{name}' --format parquet"

@@ -6,10 +6,17 @@ Layout of ``export <dataset> --format F --out DIR`` (DIR/<name>/):
   ``heimdall.measurement_features`` (ground truth included), per-receiver arrays as list
   columns (length num_receivers), ``rejections`` as JSON text. float4 columns stay float32.
 - ``--format npz``: ``iq_<first>-<last>.npz`` shards (inclusive, zero-padded indices) of at
-  most ``--shard-size`` samples, arrays ``iq`` complex64 (n, R, L), ``sample_idx`` int64 (n,),
-  ``num_receivers`` int16 (n,) (rows >= num_receivers of ``iq`` are padding).
-- ``--format hdf5``: one ``iq.h5`` with datasets ``iq`` complex64 (n, R, L) chunked per
-  sample, ``sample_idx``, ``num_receivers``; attributes name the dataset and sample rate.
+  most ``--shard-size`` samples, arrays ``iq`` (n, R, L) in the stored dtype, ``sample_idx``
+  int64 (n,), ``num_receivers`` int16 (n,) (rows >= num_receivers of ``iq`` are padding).
+- ``--format hdf5``: one ``iq.h5`` with datasets ``iq`` chunked per sample, ``sample_idx``,
+  ``num_receivers``; attributes name the dataset, sample rate, stored dtype and IQ units.
+
+IQ is exported as stored, bit for bit (:data:`IQ_EXPORT`): ``complex64`` datasets as
+complex64 (n, R, L) in sqrt(mW); ``ci16_le`` datasets (revision 0004's default) as the
+receivers' int16 ADC codes (n, R, L, 2) (last axis I, Q) plus ``scale_mw`` float32 (n, R),
+mW per code^2 (0 for padding rows): power in mW = mean(I^2 + Q^2) x scale_mw, and
+``(iq[..., 0] + 1j * iq[..., 1]) * sqrt(scale_mw)[..., None]`` is the complex64 sqrt(mW)
+signal (``worker.iqformat.ci16_to_complex64`` does exactly that, as HeimdallDataset).
 - ``--format sigmf``: per sample ``sigmf/<idx>/``: one SigMF Recording per receiver
   (``.sigmf-data`` in the stored dtype, complex64 = ``cf32_le``; ``.sigmf-meta`` with the
   receiver's position, the emitter's truth in a ``signal:emitter`` annotation and the
@@ -50,8 +57,9 @@ import psycopg
 
 from worker import __version__, db
 from worker.errors import HeimdallError, InvalidInput
+from worker.iqformat import NUMPY_DTYPES, array_shape
 from worker.rows import FEATURE_COLUMNS
-from worker.storage import IQ_DTYPE, ObjectStore, decode_sample
+from worker.storage import ObjectStore, decode_codes, decode_sample
 
 from .card import CARD_FILE, card_markdown
 from .extras import require
@@ -76,6 +84,12 @@ MANIFEST_VERSION = 1
 FEATURE_PAGE_ROWS = 5000
 # Columns of measurement_features that are bookkeeping, not data.
 _SKIP_COLUMNS = {"dataset_id"}
+# How the IQ of each stored dtype is exported (npz, hdf5, manifest "iq"): the arrays and units.
+IQ_EXPORT: dict[str, dict[str, Any]] = {
+    "complex64": {"arrays": {"iq": "complex64 (n, R, L)"}, "units": "sqrt(mW)"},
+    "ci16_le": {"arrays": {"iq": "int16 (n, R, L, 2): I, Q ADC codes", "scale_mw": "float32 (n, R)"},
+                "units": "ADC codes; sqrt(mW) = code x sqrt(scale_mw), power mW = mean(I^2 + Q^2) x scale_mw"},
+}
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -246,24 +260,42 @@ def iter_iq_blocks(conn: psycopg.Connection, store: ObjectStore, dataset_id: Any
         yield b0, b1, rows, iter_iq_runs(store, rows)
 
 
+def _scales(rows: Sequence[Mapping[str, Any]], receivers: int) -> np.ndarray:
+    """scale_mw of ci16_le rows as float32 (n, receivers); an absent or short one is an error."""
+    out = np.zeros((len(rows), receivers), np.float32)
+    for k, r in enumerate(rows):
+        scale = r.get("scale_mw")
+        if scale is None or len(scale) != receivers or any(v is None for v in scale):
+            raise HeimdallError(f"ci16_le sample {r['sample_idx']} has no scale_mw for its {receivers} "
+                                f"receiver slots: {scale!r}")
+        out[k] = scale
+    return out
+
+
 def _write_npz_shard(path: Path, rows: list[Mapping[str, Any]], data: Iterator[tuple[Mapping[str, Any], bytes]],
-                     receivers: int, length: int) -> None:
+                     receivers: int, length: int, dtype: str = "complex64") -> None:
     """Stream one .npz: the ``iq`` member is a .npy header followed by the samples' verified
-    bytes, exactly as stored (little-endian complex64), so memory stays at one object run
-    and the exported IQ is bit-identical to the object store's."""
+    bytes, exactly as stored (little-endian complex64 (n, R, L), or ci16_le int16
+    (n, R, L, 2) plus a ``scale_mw`` member), so memory stays at one object run and the
+    exported IQ is bit-identical to the object store's."""
     n = len(rows)
+    scale = _scales(rows, receivers) if dtype == "ci16_le" else None
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         with zf.open("iq.npy", "w", force_zip64=True) as fh:
             np.lib.format.write_array_header_1_0(
-                fh, {"descr": IQ_DTYPE.str, "fortran_order": False, "shape": (n, receivers, length)})
+                fh, {"descr": NUMPY_DTYPES[dtype][0].str, "fortran_order": False,
+                     "shape": array_shape(n, receivers, length, dtype)})
             written = 0
             for _, raw in data:
                 fh.write(raw)
                 written += 1
             if written != n:
                 raise HeimdallError(f"wrote {written} of {n} samples into {path.name}")
-        for name, arr in (("sample_idx", np.array([r["sample_idx"] for r in rows], np.int64)),
-                          ("num_receivers", np.array([r["num_receivers"] for r in rows], np.int16))):
+        members = [("sample_idx", np.array([r["sample_idx"] for r in rows], np.int64)),
+                   ("num_receivers", np.array([r["num_receivers"] for r in rows], np.int16))]
+        if scale is not None:
+            members.append(("scale_mw", scale))
+        for name, arr in members:
             with zf.open(f"{name}.npy", "w") as fh:
                 np.lib.format.write_array(fh, arr, allow_pickle=False)
 
@@ -372,13 +404,15 @@ def _write_all(conn: psycopg.Connection, ds: Mapping[str, Any], fmt: str, files:
         return None
     assert store is not None
     layout = iq_layout(conn, ds["id"], first, stop)
-    r, length = layout["receivers"], layout["length"]
+    r, length, dtype = layout["receivers"], layout["length"], str(layout["dtype"] or "complex64")
+    if dtype not in IQ_EXPORT:
+        raise HeimdallError(f"IQ dtype {dtype!r} cannot be exported (known: {sorted(IQ_EXPORT)})")
     bar = progress_callback(n, progress, "export IQ")
     if fmt == "npz":
         for b0, b1, rows, data in iter_iq_blocks(conn, store, ds["id"], first, stop, shard_size, indices):
             name = f"iq_{b0:010d}-{b1 - 1:010d}.npz"
             tmp = files.tmp(name)
-            _write_npz_shard(tmp, rows, data, r, length)
+            _write_npz_shard(tmp, rows, data, r, length, dtype)
             files.commit(name, tmp, kind="iq", first_idx=b0, last_idx=b1 - 1, samples=len(rows))
             bar(len(rows))
     elif fmt == "sigmf":
@@ -387,7 +421,10 @@ def _write_all(conn: psycopg.Connection, ds: Mapping[str, Any], fmt: str, files:
         h5py = require("h5py", "export --format hdf5")
         tmp = files.tmp(HDF5_FILE)
         with h5py.File(tmp, "w") as h5:
-            iq = h5.create_dataset("iq", shape=(n, r, length), dtype=np.complex64, chunks=(1, r, length))
+            shape = array_shape(n, r, length, dtype)
+            iq = h5.create_dataset("iq", shape=shape, dtype=NUMPY_DTYPES[dtype][0], chunks=(1, *shape[1:]))
+            scale = (h5.create_dataset("scale_mw", shape=(n, r), dtype=np.float32) if dtype == "ci16_le"
+                     else None)
             order = np.arange(first, stop, dtype=np.int64) if indices is None else np.array(indices, np.int64)
             # row of a sample in iq: idx - first, or (a split) its place in the index list
             row_of = ({int(v): k for k, v in enumerate(order)}.__getitem__ if indices is not None
@@ -396,14 +433,21 @@ def _write_all(conn: psycopg.Connection, ds: Mapping[str, Any], fmt: str, files:
             nrx = h5.create_dataset("num_receivers", shape=(n,), dtype=np.int16)
             h5.attrs.update({"dataset_id": str(ds["id"]), "dataset_name": ds["name"],
                              "sample_rate_hz": layout["sample_rate_hz"], "first_idx": first,
-                             "stop_idx": stop, "iq_units": "sqrt(mW)", "split": split or "all"})
-            iq.attrs["axes"] = "sample, receiver, time"
+                             "stop_idx": stop, "iq_units": IQ_EXPORT[dtype]["units"], "iq_dtype": dtype,
+                             "split": split or "all"})
+            iq.attrs["axes"] = "sample, receiver, time" + (", I/Q" if dtype == "ci16_le" else "")
+            if scale is not None:
+                scale.attrs["units"] = "mW per code^2 (0: padding receiver slot)"
             idx.attrs["note"] = "row k of iq is sample sample_idx[k]"
             for _, _, rows, data in iter_iq_blocks(conn, store, ds["id"], first, stop, shard_size, indices):
                 for row in rows:
                     nrx[row_of(int(row["sample_idx"]))] = row["num_receivers"]
+                if scale is not None:
+                    for row, sc in zip(rows, _scales(rows, r), strict=True):
+                        scale[row_of(int(row["sample_idx"]))] = sc
                 for row, raw in data:
-                    iq[row_of(int(row["sample_idx"]))] = decode_sample(raw, (r, length))
+                    iq[row_of(int(row["sample_idx"]))] = (decode_codes(raw, (r, length)) if dtype == "ci16_le"
+                                                          else decode_sample(raw, (r, length)))
                 bar(len(rows))
         files.commit(HDF5_FILE, tmp, kind="iq", first_idx=first, last_idx=stop - 1, samples=n)
     bar(None)
@@ -448,8 +492,10 @@ def _manifest(ds: Mapping[str, Any], fmt: str, first: int, stop: int, layout: di
         "split": {"name": split, "fractions": fractions_of(ds["config"]), "rule": "heimdall.split_of"},
         "counts": {"samples": stop - first if indices is None else len(indices), "files": len(written),
                    "bytes": sum(e["bytes"] for e in written)},
-        "iq": None if layout is None else {**layout, "units": "sqrt(mW)",
-                                          "axes": ["sample", "receiver", "time"]},
+        "iq": None if layout is None else {
+            **layout, "units": IQ_EXPORT[str(layout["dtype"] or "complex64")]["units"],
+            "arrays": IQ_EXPORT[str(layout["dtype"] or "complex64")]["arrays"],
+            "axes": ["sample", "receiver", "time"] + (["iq"] if layout["dtype"] == "ci16_le" else [])},
         "files": written,
         "created_at": datetime.now(UTC).isoformat(),
     }

@@ -32,10 +32,17 @@ import psycopg
 
 from worker import db
 from worker.errors import InvalidInput
-from worker.storage import ObjectStore, decode_sample
+from worker.storage import ObjectStore
 
 from .extras import require
-from .reader import committed_range, find_dataset, iter_iq_runs, reader_snapshot, safe_dirname
+from .reader import (
+    committed_range,
+    decode_iq,
+    find_dataset,
+    iter_iq_runs,
+    reader_snapshot,
+    safe_dirname,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -114,9 +121,8 @@ def _sample_iq(conn: psycopg.Connection, dataset_id: Any, idx: int, store: Objec
     iq_rows = db.run(conn, "iq_rows_in_range", dataset_id=dataset_id, first=idx, stop=idx + 1)
     feat = db.run(conn, "plot_rows", dataset_id=dataset_id, first=idx, stop=idx + 1, max_rows=1)
     row, raw = next(iter_iq_runs(store, iq_rows))
-    shape = (int(row["shape"][0]), int(row["shape"][1]))
     nr = int(row["num_receivers"])
-    return {"sample_idx": idx, "iq": decode_sample(raw, shape)[:nr], "fs": int(row["sample_rate_hz"]),
+    return {"sample_idx": idx, "iq": decode_iq(row, raw)[:nr], "fs": int(row["sample_rate_hz"]),
             "receiver_ids": feat[0]["receiver_ids"], "snr_db": feat[0]["snr_db"]}
 
 

@@ -5,7 +5,9 @@ prefix, or a range every index of which has its rows), how a dataset is named
 (:func:`find_dataset`: a reference that reads as a uuid is an id, anything else an exact
 name), one snapshot around several reads (:func:`reader_snapshot`) and how IQ bytes are
 read and checked against the sha256 the database recorded (:func:`iter_iq_runs`,
-:func:`verify_sample`).
+:func:`verify_sample`) and turned into complex64 in sqrt(mW) whatever the stored dtype
+(:func:`decode_iq`: complex64 as stored; ci16_le codes times sqrt of the row's
+``scale_mw``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from psycopg.types.json import Jsonb
 
 from worker import db
 from worker.errors import HeimdallError, InvalidInput, NotFound
-from worker.storage import ObjectStore, StorageError
+from worker.storage import ObjectStore, StorageError, decode_sample
 
 from .splits import check_split, fractions_of
 
@@ -178,6 +180,18 @@ def iter_iq_runs(store: ObjectStore, rows: Sequence[Mapping[str, Any]],
         i = j + 1
 
 
+def decode_iq(row: Mapping[str, Any], raw: bytes) -> Any:
+    """One sample's verified bytes -> complex64 (receivers, L) in sqrt(mW) (mean |x|^2 =
+    power in mW), from its IQ row's ``shape``, ``dtype`` (complex64 when absent) and, for
+    ci16_le, ``scale_mw`` (one per receiver slot)."""
+    dtype = str(row.get("dtype") or "complex64")
+    shape = tuple(int(v) for v in row["shape"])
+    try:
+        return decode_sample(raw, shape, dtype, row.get("scale_mw"))
+    except ValueError as exc:
+        raise IQIntegrityError(f"IQ of sample {row.get('sample_idx')} cannot be decoded: {exc}") from exc
+
+
 def store_settings(store: ObjectStore | Mapping[str, Any] | None) -> dict[str, Any] | None:
     """S3 settings to rebuild an ObjectStore in another process (None: from the environment).
 
@@ -192,6 +206,6 @@ def store_settings(store: ObjectStore | Mapping[str, Any] | None) -> dict[str, A
     return dict(store.settings())
 
 
-__all__ = ["MAX_RUN_BYTES", "IQIntegrityError", "committed_range", "find_dataset", "iter_iq_runs",
+__all__ = ["MAX_RUN_BYTES", "IQIntegrityError", "committed_range", "decode_iq", "find_dataset", "iter_iq_runs",
            "read_range", "reader_snapshot", "safe_dirname", "split_indices", "split_params", "store_settings",
            "verify_sample"]

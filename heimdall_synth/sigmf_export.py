@@ -6,7 +6,9 @@ Per exported sample ``N`` (zero-padded to 10 digits), in ``sigmf/N/``:
 
 - ``N_rxKK.sigmf-data``: the IQ of receiver ``KK`` (its index in the sample's
   ``receiver_ids``), exactly the bytes the object store holds (stored dtype ``complex64`` is
-  SigMF ``cf32_le``; :data:`DATATYPES` maps every stored dtype), ``L`` samples, in sqrt(mW).
+  SigMF ``cf32_le``, in sqrt(mW); ``ci16_le`` is SigMF ``ci16_le``, the receiver's ADC codes,
+  whose power in mW is mean(I^2 + Q^2) x ``heimdall:scale_mw``; :data:`DATATYPES` maps every
+  stored dtype), ``L`` samples.
 - ``N_rxKK.sigmf-meta``: ``global``: ``core:datatype``, ``core:sample_rate``,
   ``core:sha512`` of the data file, ``core:geolocation`` = the receiver's position as a
   GeoJSON Point ``[lon, lat, alt_m]``, ``core:collection`` = ``N``, ``core:extensions``
@@ -40,8 +42,10 @@ tar (POSIX pax) holding ``N_rxKK/N_rxKK.sigmf-meta`` and ``N_rxKK/N_rxKK.sigmf-d
 The ``heimdall`` namespace (version :data:`NAMESPACE_VERSION`) is this document; every
 key of it also appears in ``global`` of each .sigmf-meta: ``heimdall:dataset_id``,
 ``heimdall:dataset_name``, ``heimdall:seed``, ``heimdall:sample_idx``,
-``heimdall:receiver_index``, ``heimdall:split`` (the sample's stable split), and
-``heimdall:iq_units`` ("sqrt(mW)"). NaN (a receiver that heard nothing) is written as null.
+``heimdall:receiver_index``, ``heimdall:split`` (the sample's stable split),
+``heimdall:iq_units`` ("sqrt(mW)" for cf32_le; for ci16_le "ADC codes; sqrt(mW) = code x
+sqrt(heimdall:scale_mw)") and, ci16_le only, ``heimdall:scale_mw`` (this receiver's mW per
+code^2, from the IQ row). NaN (a receiver that heard nothing) is written as null.
 
 Padding receivers of a sample (rows >= num_receivers of its stored IQ) are not written.
 Needs the ``sigmf`` package (the ``export`` extra), which checks the metadata of the
@@ -73,6 +77,7 @@ EXTENSIONS = [{"name": "signal", "version": "1.0.0", "optional": True},
               {"name": NAMESPACE, "version": NAMESPACE_VERSION, "optional": True}]
 # stored IQ dtype (heimdall.synthetic_iq_samples.dtype) -> SigMF core:datatype, bytes per sample
 DATATYPES: dict[str, tuple[str, int]] = {"complex64": ("cf32_le", 8), "ci16_le": ("ci16_le", 4)}
+IQ_UNITS_CI16 = f"ADC codes; sqrt(mW) = code x sqrt({NAMESPACE}:scale_mw)"
 
 _ARRAYS = [c for c, t in FEATURE_COLUMNS if t.endswith("[]")]
 _POSITION = {"receiver_ids", "rx_lat", "rx_lon", "rx_alt_m"}
@@ -146,8 +151,10 @@ def _common(ds: Mapping[str, Any], idx: int, split: str) -> dict[str, Any]:
 
 
 def recording_metadata(ds: Mapping[str, Any], feat: Mapping[str, Any], k: int, length: int, sample_rate_hz: int,
-                       datatype: str, data_sha512: str, split: str) -> dict[str, Any]:
-    """The .sigmf-meta of receiver ``k`` of sample ``feat`` (see the module docstring)."""
+                       datatype: str, data_sha512: str, split: str,
+                       scale_mw: float | None = None) -> dict[str, Any]:
+    """The .sigmf-meta of receiver ``k`` of sample ``feat`` (see the module docstring);
+    ``scale_mw``: mW per code^2 of a ci16_le recording (None for cf32_le)."""
     idx = int(feat["sample_idx"])
     freq = float(feat["frequency_hz"])
     half_bw = float(ds["config"]["bandwidth_hz"]) / 2
@@ -166,7 +173,8 @@ def recording_metadata(ds: Mapping[str, Any], feat: Mapping[str, Any], k: int, l
         **_common(ds, idx, split),
         f"{NAMESPACE}:receiver_id": rx_id,
         f"{NAMESPACE}:receiver_index": k,
-        f"{NAMESPACE}:iq_units": "sqrt(mW)",
+        f"{NAMESPACE}:iq_units": "sqrt(mW)" if scale_mw is None else IQ_UNITS_CI16,
+        **({} if scale_mw is None else {f"{NAMESPACE}:scale_mw": float(scale_mw)}),
     }
     capture = {"core:sample_start": 0, "core:frequency": freq, "core:datetime": _datetime(feat["created_at"])}
     generator = f"heimdall-synth {ds.get('generator_version') or __version__}"
@@ -261,12 +269,18 @@ def write_sample(files: FileSink, ds: Mapping[str, Any], feat: Mapping[str, Any]
     split = split_of(int(ds["seed"]), idx, ds["config"].get("splits"))
     folder = PurePosixPath(sample_dir(idx))
     per = length * itemsize
+    scales = None
+    if datatype == "ci16_le":
+        scales = iq_row.get("scale_mw")
+        if scales is None or len(scales) != rows or any(v is None or not v > 0 for v in scales[:nr]):
+            raise HeimdallError(f"sample {idx}: ci16_le IQ without a positive scale_mw per receiver ({scales!r})")
     streams = []
     for k in range(nr):
         base = recording_name(idx, k)
         data = raw[k * per:(k + 1) * per]
         meta = recording_metadata(ds, feat, k, length, int(iq_row["sample_rate_hz"]), datatype,
-                                  hashlib.sha512(data).hexdigest(), split)
+                                  hashlib.sha512(data).hexdigest(), split,
+                                  None if scales is None else float(scales[k]))
         recording = sigmf.SigMFFile(metadata=meta)
         if validate:
             recording.validate()

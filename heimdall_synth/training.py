@@ -85,6 +85,9 @@ class HeimdallDataset:
 
     - ``iq``: float32 (R_max, 2, L), channel 0 real, 1 imaginary, in sqrt(mW) (mean of
       re^2 + im^2 = power in mW); iq_raw datasets only. Rows >= num_receivers are zero.
+      Whatever the stored dtype: ci16_le codes (datasets of revision 0004's default) are
+      multiplied by sqrt of their receiver's ``scale_mw``, giving exactly the values the
+      features were estimated from.
     - ``rx_positions``: float32 (R_max, 3): latitude, longitude (degrees), altitude (m).
     - ``mask``: bool (R_max,), True for the sample's real receivers (the first num_receivers).
     - ``features``: float32 (R_max, F) in :data:`FEATURE_NAMES` order, physical units (not
@@ -159,6 +162,8 @@ class HeimdallDataset:
         self._iq_length = np.zeros(n, np.int64)
         self._iq_sha = np.zeros((n, 32), np.uint8)
         self._iq_shape = np.zeros((n, 2), np.int32)
+        self._iq_ci16 = np.zeros(n, np.bool_)          # stored dtype ci16_le (else complex64)
+        scales: dict[int, np.ndarray] = {}              # ci16_le: mW per code^2 per receiver slot
         self._keys: list[str] = []
         key_ids: dict[str, int] = {}
         rx_rows: list[np.ndarray] = []                  # per sample (nr, 3) float64
@@ -193,11 +198,21 @@ class HeimdallDataset:
                     self._iq_sha[pos] = np.frombuffer(bytes.fromhex(r["sha256"]), np.uint8)
                     self._iq_shape[pos] = r["shape"]
                     self.sample_rate_hz = int(r["sample_rate_hz"])
+                    dtype = str(r.get("dtype") or "complex64")
+                    if dtype not in ("complex64", "ci16_le"):
+                        raise HeimdallError(f"sample {int(r['sample_idx'])}: unknown IQ dtype {dtype!r}")
+                    if dtype == "ci16_le":
+                        self._iq_ci16[pos] = True
+                        scales[pos] = _vec(r.get("scale_mw"), int(r["shape"][0])).astype(np.float32)
                 pos += 1
         if pos != n:
             raise HeimdallError(f"expected {n} samples in {first}:{stop}"
                                 + (f" (split {split!r})" if split else "") + f", read {pos}")
         self._rx_list, self._feat_list = rx_rows, feat_rows
+        # scale_mw of ci16_le samples as one array (n, stored receiver slots), NaN elsewhere
+        self._iq_scale = np.full((n, max((len(v) for v in scales.values()), default=0)), np.nan, np.float32)
+        for k, v in scales.items():
+            self._iq_scale[k, :len(v)] = v
         has_iq = self._iq_key >= 0
         lengths = set(self._iq_shape[has_iq, 1].tolist())
         if len(lengths) > 1:
@@ -246,7 +261,14 @@ class HeimdallDataset:
         nr = int(self._num_rx[i])
         if nr > rows:
             raise IQIntegrityError(f"sample {int(self.sample_indices[i])} has {nr} receivers but IQ for only {rows}")
-        c = decode_sample(raw, (rows, length))
+        if self._iq_ci16[i]:
+            scale = self._iq_scale[i, :rows]
+            if scale.shape != (rows,) or not (np.isfinite(scale[:nr]) & (scale[:nr] > 0)).all():
+                raise IQIntegrityError(f"sample {int(self.sample_indices[i])} is ci16_le without a usable "
+                                       f"scale_mw for its {nr} receivers: {scale[:nr].tolist()}")
+            c = decode_sample(raw, (rows, length), "ci16_le", scale)
+        else:
+            c = decode_sample(raw, (rows, length))
         out = np.zeros((self.r_max, 2, length), np.float32)
         # Only the real receivers' rows: the stored array's padding slots stay zero here.
         out[:nr, 0] = c[:nr].real

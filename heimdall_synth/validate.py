@@ -29,8 +29,8 @@ from minio.error import S3Error
 from psycopg.types.json import Jsonb
 
 from worker import db
+from worker.iqformat import BYTES_PER_IQ_SAMPLE, NUMPY_DTYPES, array_shape
 from worker.storage import (
-    IQ_DTYPE,
     ObjectStore,
     StorageError,
     dataset_prefix,
@@ -120,21 +120,31 @@ def _npy_header(blob: bytes) -> NpyHeader | None:
 
 def _object_layout_problem(header: NpyHeader | None, size: int, items: list[dict[str, Any]],
                            first_idx: int | None, last_idx: int | None) -> str | None:
-    """Why an object's bytes cannot be the .npy the worker wrote for these rows, or None."""
+    """Why an object's bytes cannot be the .npy the worker wrote for these rows, or None.
+
+    The rows' stored dtype decides the layout: complex64 '<c8' (n, R, L), ci16_le '<i2'
+    (n, R, L, 2) (worker.storage)."""
     if header is None:
         return "not a valid .npy (bad magic, version, header length or header dict)"
-    if header.descr != IQ_DTYPE.str or header.fortran_order:
-        return f"dtype {header.descr[:40]!r}, fortran_order {header.fortran_order}: expected '<c8', C order"
+    dtypes = {str(r.get("dtype") or "complex64") for r in items}
+    if len(dtypes) != 1 or next(iter(dtypes)) not in NUMPY_DTYPES:
+        return f"its rows disagree on the dtype or name an unknown one: {sorted(dtypes)[:3]}"
+    dtype = next(iter(dtypes))
+    descr = NUMPY_DTYPES[dtype][0].str
+    if header.descr != descr or header.fortran_order:
+        return (f"dtype {header.descr[:40]!r}, fortran_order {header.fortran_order}: expected {descr!r} "
+                f"({dtype}), C order")
     shapes = {tuple(r["shape"]) for r in items}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
         return f"its rows disagree on the sample shape: {sorted(shapes)[:3]}"
     receivers, length = next(iter(shapes))
-    n = header.shape[0] if len(header.shape) == 3 else None
-    if n is None or header.shape[1:] != (receivers, length):
-        return f"shape {_short(header.shape)} is not (n, {receivers}, {length})"
+    want = array_shape(0, receivers, length, dtype)[1:]
+    n = header.shape[0] if len(header.shape) == 1 + len(want) else None
+    if n is None or header.shape[1:] != want:
+        return f"shape {_short(header.shape)} is not (n, {', '.join(str(v) for v in want)})"
     if first_idx is not None and last_idx is not None and n != last_idx - first_idx + 1:
         return f"shape {_short(header.shape)}: the chunk {first_idx}..{last_idx} has {last_idx - first_idx + 1}"
-    per = receivers * length * IQ_DTYPE.itemsize
+    per = receivers * length * BYTES_PER_IQ_SAMPLE[dtype]
     expected = header.data_offset + n * per
     if size != expected:
         return f"{size} bytes, a complete .npy of shape {_short(header.shape)} has {expected}"
@@ -181,8 +191,27 @@ def _deep_object_issues(store: ObjectStore, key: str, size: int,
         return _issue("corrupt_object", "critical", indices, f"object {key}: {problem}", key=key)
     bad = [r["sample_idx"] for r in items
            if hashlib.sha256(blob[r["byte_offset"]:r["byte_offset"] + r["byte_length"]]).hexdigest() != r["sha256"]]
-    return _issue("corrupt_sample", "critical", bad, f"bytes in {key} do not match their sha256",
-                  key=key) if bad else []
+    out = _issue("corrupt_sample", "critical", bad, f"bytes in {key} do not match their sha256",
+                 key=key) if bad else []
+    # ci16_le: the codes are worthless without their scale (mW per code^2): finite, >= 0
+    # (0 only for padding receiver slots) and not all 0
+    bad_set = set(bad)
+    unscaled = [r["sample_idx"] for r in items if r["sample_idx"] not in bad_set and not _scale_ok(r)]
+    if unscaled:
+        out += _issue("corrupt_sample", "critical", unscaled,
+                      f"ci16_le samples in {key} without a usable scale_mw (mW per code^2)", key=key)
+    return out
+
+
+def _scale_ok(row: dict[str, Any]) -> bool:
+    if str(row.get("dtype") or "complex64") != "ci16_le":
+        return True
+    scale = row.get("scale_mw")
+    if not scale or len(scale) != int(row["shape"][0]):
+        return False
+    vals = [v for v in scale if v is not None]
+    return (len(vals) == len(scale) and all(np.isfinite(v) and v >= 0 for v in vals)
+            and any(v > 0 for v in vals))
 
 
 def object_store_issues(conn: psycopg.Connection, store: ObjectStore, dataset_id: Any, deep: bool,

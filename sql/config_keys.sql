@@ -114,8 +114,8 @@ INSERT INTO heimdall.config_keys
     (key, value_type, default_value, min_value, max_value, min_exclusive, unit, description)
 VALUES
     ('adc_bits',               'integer', '16',     8,       16,       false, 'bits', 'Receiver ADC resolution: after the AGC, I and Q are rounded to this many bits and clipped at full scale (clipped_fraction)'),
-    ('agc_target_dbfs',        'number',  '-15',    -60,     0,        false, 'dBFS', 'AGC target: the gain brings the power measured over the first agc_window_ms to this level (0 dBFS = a full-scale complex sinusoid)'),
-    ('agc_window_ms',          'number',  '10',     0.1,     10000,    false, 'ms',   'Length of the start of each recording over which the AGC measures the level (at most the recording)'),
+    ('agc_target_dbfs',        'number',  '-15',    -60,     0,        false, 'dBFS', 'AGC target: the gain (one per recording) brings the loudest agc_window_ms block to this level (0 dBFS = a full-scale complex sinusoid)'),
+    ('agc_window_ms',          'number',  '10',     0.1,     10000,    false, 'ms',   'Block over which the AGC measures the level: the loudest block of the recording sets the gain (at most the recording)'),
     ('iq_dtype',               'string',  '"ci16_le"', NULL, NULL,     false, NULL,   'Stored IQ: ci16_le (int16 I/Q, SigMF naming, 4 bytes per IQ sample, scale_mw per receiver) or complex64 (float32 I/Q in sqrt(mW), 8 bytes)');
 
 -- Messages (issue 12 item 6, revision 0004). A stored config without these keys keeps

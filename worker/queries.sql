@@ -114,7 +114,7 @@ SELECT heimdall.repair_queue(%(dataset_id)s) AS result;
 SELECT heimdall.validate_dataset(%(dataset_id)s, %(extra_issues)s, %(stuck_after_s)s) AS report;
 
 -- name: iq_rows_of_dataset
-SELECT sample_idx, object_key, byte_offset, byte_length, sha256, shape, dtype
+SELECT sample_idx, object_key, byte_offset, byte_length, sha256, shape, dtype, scale_mw
   FROM heimdall.synthetic_iq_samples WHERE dataset_id = %(dataset_id)s ORDER BY object_key, byte_offset;
 
 -- name: open_chunks_of_dataset
@@ -178,7 +178,7 @@ SELECT shape, dtype, sample_rate_hz, count(*) AS samples
 
 -- name: iq_rows_in_range
 SELECT q.sample_idx, q.object_key, q.byte_offset, q.byte_length, q.sha256, q.shape, q.dtype,
-       q.sample_rate_hz, f.num_receivers
+       q.sample_rate_hz, f.num_receivers, q.scale_mw
   FROM heimdall.synthetic_iq_samples q
   JOIN heimdall.measurement_features f ON f.dataset_id = q.dataset_id AND f.sample_idx = q.sample_idx
  WHERE q.dataset_id = %(dataset_id)s AND q.sample_idx >= %(first)s AND q.sample_idx < %(stop)s
@@ -193,7 +193,7 @@ SELECT f.sample_idx, f.tx_lat, f.tx_lon, f.tx_alt_m, f.num_receivers,
        f.rssi_dbm, f.snr_db, f.noise_floor_dbm, f.freq_offset_hz, f.bandwidth_hz, f.tdoa_s,
        f.signal_present, f.spectral_centroid_hz, f.spectral_rolloff_hz, f.envelope_mean,
        f.envelope_std, f.papr_db, f.delay_spread_s,
-       q.object_key, q.byte_offset, q.byte_length, q.sha256, q.shape, q.sample_rate_hz
+       q.object_key, q.byte_offset, q.byte_length, q.sha256, q.shape, q.sample_rate_hz, q.dtype, q.scale_mw
   FROM heimdall.measurement_features f
   LEFT JOIN heimdall.synthetic_iq_samples q ON q.dataset_id = f.dataset_id AND q.sample_idx = f.sample_idx
  WHERE f.dataset_id = %(dataset_id)s AND f.sample_idx >= %(first)s AND f.sample_idx < %(stop)s

@@ -38,9 +38,12 @@ FEATURE_COLUMNS: list[tuple[str, str]] = [
     ("true_tx_freq_offset_hz", "float4"),
     # revision 0003 (issue 12 item 1): each receiver's clock offset ("timing" configs)
     ("true_clock_offset_s", "float4[]"),
+    # revision 0004 (issue 12 items 4 and 6): ADC clipping, signal on/off in each window, CTCSS
+    ("clipped_fraction", "float4[]"), ("true_signal_start_s", "float4[]"), ("true_signal_stop_s", "float4[]"),
+    ("ctcss_hz", "float4"),
 ]
 SCALAR_FLOATS = {"tx_lat", "tx_lon", "tx_alt_m", "tx_power_dbm", "frequency_hz", "gdop", "mean_snr_db",
-                 "tx_height_agl_m", "true_tx_freq_offset_hz"}
+                 "tx_height_agl_m", "true_tx_freq_offset_hz", "ctcss_hz"}
 # Written as NULL when a sample has no value (all NaN): samples of configs without
 # "propagation" (the legacy path) keep NULL there, as rows made before revision 0002.
 NULL_WHEN_NAN = {"tx_height_agl_m", "rx_height_agl_m", "path_loss_median_db", "excess_delay_s",
@@ -50,7 +53,10 @@ NULL_WHEN_NAN = {"tx_height_agl_m", "rx_height_agl_m", "path_loss_median_db", "e
                  # configs without "tx_freq_error_ppm": NULL, as rows made before 0003
                  "true_tx_freq_offset_hz",
                  # configs without "timing": NULL, as rows made before 0003
-                 "true_clock_offset_s"}
+                 "true_clock_offset_s",
+                 # configs without the 0004 keys ("adc_bits", "tx_key_up_probability"),
+                 # and samples without a CTCSS tone: NULL
+                 "clipped_fraction", "true_signal_start_s", "true_signal_stop_s", "ctcss_hz"}
 # Per-receiver columns estimated from the IQ (what a real receiver network measures), in
 # the order of HeimdallDataset's feature axis; the ground-truth columns (true_*,
 # distance_m, los, path_loss_*, ...) are not among them, so a model cannot see the answer.
@@ -64,6 +70,8 @@ IQ_COLUMNS: list[tuple[str, str]] = [
     ("dataset_id", "uuid"), ("sample_idx", "int4"), ("object_key", "text"), ("byte_offset", "int8"),
     ("byte_length", "int8"), ("sha256", "text"), ("shape", "int4[]"), ("dtype", "text"),
     ("sample_rate_hz", "int4"),
+    # revision 0004: mW per LSB^2 of each receiver (ci16_le rows; NULL for complex64)
+    ("scale_mw", "float4[]"),
 ]
 
 
@@ -97,9 +105,24 @@ def feature_rows(dataset_id, batch) -> Iterator[tuple]:
 
 
 def iq_rows(dataset_id, batch, key: str, enc: EncodedChunk | StreamingChunk, sample_rate_hz: int) -> Iterator[tuple]:
+    """One tuple per sample, in IQ_COLUMNS order. ``dtype`` is the object's (``enc.dtype``);
+    ``scale_mw`` (ci16_le only, NULL for complex64) has one value per receiver slot of the
+    stored array (R_max = ``shape[0]``, as the table's CHECK wants): the sample's receivers'
+    ``batch.iq_scale_mw``, 0 for padding slots (their codes are 0: power 0)."""
+    dtype = enc.dtype
+    r_max = int(enc.shape[0])
     for k in range(len(batch)):
+        scale = None
+        if dtype == "ci16_le":
+            nr = int(batch.num_receivers[k])
+            s = np.zeros(r_max, dtype=np.float64)
+            s[:nr] = batch.iq_scale_mw[k, :nr]
+            if not np.isfinite(s[:nr]).all() or (s[:nr] <= 0).any():
+                raise ValueError(f"sample {int(batch.sample_idx[k])}: ci16_le IQ without a positive scale_mw "
+                                 f"for every receiver ({s[:nr].tolist()})")
+            scale = s.tolist()
         yield (dataset_id, int(batch.sample_idx[k]), key, enc.offset(k), enc.sample_nbytes,
-               enc.sha256[k], list(enc.shape), "complex64", int(sample_rate_hz))
+               enc.sha256[k], list(enc.shape), dtype, int(sample_rate_hz), scale)
 
 
 # Workers never write the sample tables: they COPY into this session's staging tables,

@@ -325,7 +325,7 @@ class Worker:
         and re-raises."""
         first, last = job["first_idx"], job["last_idx"]
         n = last - first + 1
-        stream = StreamingChunk(n, cfg.receivers.max_receivers, cfg.num_iq_samples)
+        stream = StreamingChunk(n, cfg.receivers.max_receivers, cfg.num_iq_samples, dtype=cfg.stored_iq_dtype)
         block = min(n, stream.samples_per_block())
         upload_error: list[BaseException] = []
 

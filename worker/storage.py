@@ -1,9 +1,12 @@
 """Object store access (S3 API via the ``minio`` client) and the IQ chunk layout.
 
-One object per chunk: a standard ``.npy`` file holding a complex64 array of shape
-(n_samples, receivers, L). Sample k of the chunk is the byte range
-``[header_len + k * receivers * L * 8, ... + receivers * L * 8)`` so a training loader
-reads one sample with one ranged GET, and ``np.load`` reads the whole chunk.
+One object per chunk: a standard ``.npy`` file holding the chunk's IQ in its stored dtype
+(:mod:`worker.iqformat`): complex64 of shape (n_samples, receivers, L) (8 bytes per IQ
+sample), or for ``ci16_le`` int16 of shape (n_samples, receivers, L, 2) (I, Q interleaved,
+4 bytes per IQ sample: half the bytes; the scale to mW is in the database rows). Sample k
+of the chunk is the byte range ``[header_len + k * B, header_len + (k + 1) * B)`` with
+``B = receivers * L * bytes per IQ sample``, so a training loader reads one sample with one
+ranged GET, and ``np.load`` reads the whole chunk.
 Keys are deterministic in the chunk's range, so a redelivered chunk rewrites the same
 object with the same bytes.
 """
@@ -24,8 +27,17 @@ from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from .errors import HeimdallError
+from .iqformat import (
+    BYTES_PER_IQ_SAMPLE,
+    COMPLEX64,
+    NUMPY_DTYPES,
+    array_shape,
+    check_dtype,
+    ci16_to_complex64,
+)
+from .iqformat import dtype_of_array as _dtype_of_array
 
-IQ_DTYPE = np.dtype("<c8")
+IQ_DTYPE = np.dtype("<c8")          # the complex64 layout (numpy dtype); ci16_le: see NUMPY_DTYPES
 
 
 class StorageError(HeimdallError):
@@ -62,32 +74,46 @@ class EncodedChunk:
     sample_nbytes: int
     sha256: list[str]
     shape: tuple[int, int]          # per sample: (receivers, L)
+    dtype: str = COMPLEX64          # stored dtype (worker.iqformat): complex64 | ci16_le
 
     def offset(self, k: int) -> int:
         return self.header_len + k * self.sample_nbytes
 
 
+def _as_stored(iq: np.ndarray) -> tuple[np.ndarray, str]:
+    """``iq`` as the contiguous little-endian array that is stored, and its stored dtype:
+    complex (n, R, L) -> complex64; int16 (n, R, L, 2) -> ci16_le."""
+    iq = np.asarray(iq)
+    dtype = _dtype_of_array(iq)
+    np_dtype, tail = NUMPY_DTYPES[dtype]
+    if iq.ndim != 3 + len(tail) or iq.shape[3:] != tail:
+        raise ValueError(f"{dtype} IQ must have shape (n, receivers, L{', 2' if tail else ''}), got {iq.shape}")
+    return np.ascontiguousarray(iq, dtype=np_dtype), dtype
+
+
 def encode_chunk(iq: np.ndarray) -> EncodedChunk:
-    """Serialize (n, receivers, L) complex64 IQ as .npy and hash every sample's bytes."""
-    iq = np.ascontiguousarray(iq, dtype=IQ_DTYPE)
-    if iq.ndim != 3:
-        raise ValueError(f"iq must have shape (n, receivers, L), got {iq.shape}")
+    """Serialize a chunk's IQ as .npy and hash every sample's bytes: complex64
+    (n, receivers, L), or int16 ADC codes (n, receivers, L, 2) stored as ci16_le."""
+    iq, dtype = _as_stored(iq)
     buf = io.BytesIO()
     np.lib.format.write_array(buf, iq, allow_pickle=False)
     data = buf.getvalue()
     header_len = len(data) - iq.nbytes
     flat = memoryview(data)
-    per = iq.shape[1] * iq.shape[2] * IQ_DTYPE.itemsize
+    per = iq.shape[1] * iq.shape[2] * BYTES_PER_IQ_SAMPLE[dtype]
     hashes = [hashlib.sha256(flat[header_len + k * per: header_len + (k + 1) * per]).hexdigest()
               for k in range(iq.shape[0])]
-    return EncodedChunk(data, header_len, per, hashes, (iq.shape[1], iq.shape[2]))
+    return EncodedChunk(data, header_len, per, hashes, (iq.shape[1], iq.shape[2]), dtype)
 
 
-def npy_header(shape: tuple[int, int, int]) -> bytes:
-    """The .npy header of a C-ordered complex64 array of ``shape`` (what np.save writes)."""
+def npy_header(shape: tuple[int, int, int], dtype: str = COMPLEX64) -> bytes:
+    """The .npy header of a C-ordered chunk of ``shape`` = (n, receivers, L) in the stored
+    ``dtype`` (what np.save writes: ci16_le's array has the extra axis of 2)."""
+    n, receivers, length = shape
     buf = io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        buf, {"descr": np.lib.format.dtype_to_descr(IQ_DTYPE), "fortran_order": False, "shape": shape})
+        buf, {"descr": np.lib.format.dtype_to_descr(NUMPY_DTYPES[check_dtype(dtype)][0]), "fortran_order": False,
+              "shape": array_shape(n, receivers, length, dtype)})
     return buf.getvalue()
 
 
@@ -116,10 +142,11 @@ class StreamingChunk:
     # queued, one being generated and one being read, the stream holds a few of these.
     BLOCK_BYTES = 2 * 1024 * 1024
 
-    def __init__(self, n: int, receivers: int, length: int, max_blocks: int = 2) -> None:
-        self.header = npy_header((n, receivers, length))
+    def __init__(self, n: int, receivers: int, length: int, max_blocks: int = 2, dtype: str = COMPLEX64) -> None:
+        self.dtype = check_dtype(dtype)
+        self.header = npy_header((n, receivers, length), dtype)
         self.shape = (receivers, length)
-        self.sample_nbytes = receivers * length * IQ_DTYPE.itemsize
+        self.sample_nbytes = receivers * length * BYTES_PER_IQ_SAMPLE[dtype]
         self.total_len = len(self.header) + n * self.sample_nbytes
         self.sha256: list[str] = []
         self._q: queue.Queue[bytes | memoryview | None] = queue.Queue(maxsize=max(1, max_blocks) + 1)
@@ -127,10 +154,11 @@ class StreamingChunk:
         self._q.put(self.header)
 
     def add(self, iq_block: np.ndarray) -> None:
-        """Hash the block's samples and queue its bytes (no copy), waiting while the queue is full."""
-        block = np.ascontiguousarray(iq_block, dtype=IQ_DTYPE)
-        if block.shape[1:] != self.shape:
-            raise ValueError(f"IQ block of shape {block.shape} does not fit {self.shape}")
+        """Hash the block's samples and queue its bytes (no copy), waiting while the queue is full.
+        The block is complex64 (k, receivers, L) or, for a ci16_le stream, int16 (k, receivers, L, 2)."""
+        block, dtype = _as_stored(iq_block)
+        if dtype != self.dtype or block.shape[1:3] != self.shape:
+            raise ValueError(f"IQ block {dtype} of shape {block.shape} does not fit {self.dtype} {self.shape}")
         view = memoryview(block.reshape(-1).view(np.uint8))
         for k in range(block.shape[0]):
             self.sha256.append(hashlib.sha256(view[k * self.sample_nbytes:(k + 1) * self.sample_nbytes]).hexdigest())
@@ -210,9 +238,24 @@ class _StreamReader(io.RawIOBase):
         return b"".join(pieces)
 
 
-def decode_sample(raw: bytes, shape: tuple[int, int]) -> np.ndarray:
-    """Bytes of one sample's range -> complex64 array (receivers, L)."""
-    return np.frombuffer(raw, dtype=IQ_DTYPE).reshape(shape)
+def decode_sample(raw: bytes, shape: tuple[int, int], dtype: str = COMPLEX64,
+                  scale_mw: np.ndarray | list[float] | None = None) -> np.ndarray:
+    """Bytes of one sample's range -> complex64 array (receivers, L) in sqrt(mW).
+
+    complex64: the bytes as they are (a read-only view). ci16_le: the codes times
+    sqrt(``scale_mw``) (one per receiver, the row's ``scale_mw``; required), exactly the
+    values the features were estimated from (:func:`worker.iqformat.ci16_to_complex64`)."""
+    if check_dtype(dtype) == COMPLEX64:
+        return np.frombuffer(raw, dtype=IQ_DTYPE).reshape(shape)
+    if scale_mw is None:
+        raise ValueError("a ci16_le sample needs its scale_mw (mW per code^2, one per receiver)")
+    scale = np.array([np.nan if v is None else v for v in scale_mw], dtype=np.float32)
+    return ci16_to_complex64(decode_codes(raw, shape), scale)
+
+
+def decode_codes(raw: bytes, shape: tuple[int, int]) -> np.ndarray:
+    """Bytes of one ci16_le sample's range -> its int16 codes (receivers, L, 2) (a read-only view)."""
+    return np.frombuffer(raw, dtype=NUMPY_DTYPES["ci16_le"][0]).reshape((*shape, 2))
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,8 @@
 --   1e-9; the result always holds all three. heimdall.split_of assigns samples from them.
 --   A stored config without "splits" (made before 0003) uses 0.8 / 0.1 / 0.1.
 -- ADC and messages (revision 0004, issue 12 items 4 and 6): "adc_bits" 8 .. 16,
---   "agc_target_dbfs" -60 .. 0, "agc_window_ms" 0.1 .. 10000 (the AGC measures the first
---   min(agc_window_ms, duration_ms)), "iq_dtype" ci16_le | complex64 (the caps above count 8
+--   "agc_target_dbfs" -60 .. 0, "agc_window_ms" 0.1 .. 10000 (the AGC's blocks; the loudest
+--   sets the gain), "iq_dtype" ci16_le | complex64 (the caps above count 8
 --   bytes per IQ sample for both); "tx_power_fluctuation_db" 0 .. 20, "tx_key_up_probability",
 --   "tx_drop_probability", "ctcss_probability", "voice_min_active_fraction" 0 .. 1 (their
 --   config_keys rows). A stored config without them keeps float IQ stored as complex64 and

@@ -8,6 +8,7 @@ from collections import defaultdict
 import numpy as np
 
 from worker.config import GenerationConfig
+from worker.iqformat import BYTES_PER_IQ_SAMPLE
 from worker.rf import generate_samples
 from worker.storage import ObjectStore, dataset_prefix
 
@@ -24,7 +25,7 @@ def features(conn, ds):
 
 def iq_by_index(conn, store: ObjectStore, ds) -> dict[int, bytes]:
     """Every sample's IQ bytes, read by byte range from its object (one GET per object)."""
-    rows = conn.execute("SELECT sample_idx, object_key, byte_offset, byte_length, sha256, shape "
+    rows = conn.execute("SELECT sample_idx, object_key, byte_offset, byte_length, sha256, shape, dtype "
                         "FROM heimdall.synthetic_iq_samples WHERE dataset_id = %s", (ds,)).fetchall()
     by_key = defaultdict(list)
     for r in rows:
@@ -32,11 +33,11 @@ def iq_by_index(conn, store: ObjectStore, ds) -> dict[int, bytes]:
     out: dict[int, bytes] = {}
     for key, items in by_key.items():
         blob = store.get(key)
-        for idx, _, off, length, sha, shape in items:
+        for idx, _, off, length, sha, shape, dtype in items:
             raw = blob[off:off + length]
             assert len(raw) == length, f"object {key} too short for sample {idx}"
             assert hashlib.sha256(raw).hexdigest() == sha, f"sha256 mismatch for sample {idx}"
-            assert length == 8 * shape[0] * shape[1]
+            assert length == BYTES_PER_IQ_SAMPLE[dtype] * shape[0] * shape[1]
             out[idx] = raw
     return out
 

@@ -30,7 +30,8 @@ from tests.acceptance.checks import iq_by_index
 from tests.acceptance.conftest import finish, worker_env
 from worker.rows import FEATURE_COLUMNS
 
-SMALL = {"chunk_size": 40, "duration_ms": 40}      # 7 receivers x 2,000 IQ per sample
+# complex64 storage (ci16_le, the default since revision 0004: tests/acceptance/test_iq_ci16.py)
+SMALL = {"chunk_size": 40, "duration_ms": 40, "iq_dtype": "complex64"}      # 7 receivers x 2,000 IQ per sample
 RANDOM_RX = {**SMALL, "receivers": {"mode": "random", "count_min": 3, "count_max": 6,
                                     "area": {"lat_min": 44.5, "lat_max": 45.5, "lon_min": 7.0, "lon_max": 8.5},
                                     "alt_m": 150}}

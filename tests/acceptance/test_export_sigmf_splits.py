@@ -30,7 +30,8 @@ from tests.acceptance.conftest import finish, worker_env
 
 sigmf = pytest.importorskip("sigmf")
 
-SMALL = {"chunk_size": 40, "duration_ms": 20}                       # 1,000 IQ per receiver
+# complex64 storage (ci16_le, the default since revision 0004: tests/acceptance/test_iq_ci16.py)
+SMALL = {"chunk_size": 40, "duration_ms": 20, "iq_dtype": "complex64"}  # 1,000 IQ per receiver
 # random layouts: 3 to 6 receivers per sample, so the stored IQ has padding rows
 RANDOM_RX = {**SMALL, "receivers": {"mode": "random", "count_min": 3, "count_max": 6,
                                     "area": {"lat_min": 44.5, "lat_max": 45.5, "lon_min": 7.0, "lon_max": 8.5},

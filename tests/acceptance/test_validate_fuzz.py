@@ -26,7 +26,8 @@ from tests.acceptance.conftest import finish, worker_env
 from worker.storage import ObjectStore, npy_header
 
 CHUNK = 3
-SMALL = {"chunk_size": CHUNK, "duration_ms": 4}
+# complex64 objects: the corruptions below edit a complex64 .npy (ci16_le objects: test_iq_ci16.py)
+SMALL = {"chunk_size": CHUNK, "duration_ms": 4, "iq_dtype": "complex64"}
 
 
 # ---- corruptions: original object bytes -> bad object bytes ------------------------------

@@ -24,7 +24,9 @@ from worker.storage import ObjectStore, dataset_prefix
 # About one attempt in 300 passes max_gdop 0.93 with the default network: ~300 draws per
 # sample (tens of ms to ~0.2 s), so a chunk of 1,000 runs for half a minute or more.
 # Free space: with ITM most attempts fail the SNR filter first and the chunk fails fast.
-RARE = {"chunk_size": 1000, "duration_ms": 20, "max_gdop": 0.93, "max_attempts": 10000,
+# ~170 attempts per accepted sample: ~5 ms per sample with the attempt kernel of issue 11
+# (2026-11-28), so a 4000-sample chunk runs ~20 s, far longer than STOP_GRACE_S
+RARE = {"chunk_size": 4000, "duration_ms": 20, "max_gdop": 0.93, "max_attempts": 10000,
         "propagation": {"model": "free_space"}}
 
 # What an outage may add to a streaming worker's RSS: the queued blocks (2 MiB each), one
@@ -80,7 +82,7 @@ def stopped_event(out: str) -> dict:
 
 
 def test_sigterm_during_a_long_generation_releases_the_chunk_within_seconds(conn, store, spawn_worker):
-    ds = create(conn, "rare", RARE, 1000)
+    ds = create(conn, "rare", RARE, 4000)
     p = spawn_worker()                                     # runs until stopped
     wait_running(conn, ds)
     time.sleep(1.0)                                        # well inside the chunk's generation
@@ -112,13 +114,15 @@ def test_store_fails_mid_upload_chunk_is_regenerated_with_bounded_memory(conn, d
     s3 = LocalS3().start()
     try:
         st = ObjectStore(s3.endpoint, s3.access_key, s3.secret_key, "limits-test")
-        n = 800                                            # default config: 560 kB per sample
+        n = 800                                            # 560 kB per sample as complex64
+        # complex64 (8 bytes per IQ sample) keeps the object at 448 MB: the bound below is
+        # about streaming a large object, whatever its dtype (ci16_le would halve it)
         # Compiling the RF kernels (LLVM) costs several hundred MB of RSS once, in whichever
         # process compiles them first (a fresh clone has a cold Numba cache): a tiny run of
         # the same config fills the cache, so the measured worker's peak is the streaming.
-        create(conn, "warm-numba-cache", {"chunk_size": 1}, 1, seed=8)
+        create(conn, "warm-numba-cache", {"chunk_size": 1, "iq_dtype": "complex64"}, 1, seed=8)
         finish(spawn_worker("--until-idle", s3=s3, HEIMDALL_S3_BUCKET="limits-test"), timeout_s=300)
-        ds = create(conn, "big", {"chunk_size": n}, n, seed=8)
+        ds = create(conn, "big", {"chunk_size": n, "iq_dtype": "complex64"}, n, seed=8)
         p = spawn_worker("--until-idle", s3=s3, HEIMDALL_S3_BUCKET="limits-test")
         rss = RssSampler(p.pid)
         wait_running(conn, ds)

@@ -24,20 +24,27 @@ def test_batch_structure(default_config_dict):
     assert b.sample_idx.dtype == np.int64 and b.sample_idx.tolist() == [100, 101, 102, 103]
     assert b.attempts.dtype == np.int32 and b.num_receivers.dtype == np.int16
     assert b.num_receivers_detected.dtype == np.int16
-    assert b.iq.dtype == np.complex64 and b.iq.shape == (4, 7, cfg.num_iq_samples) and b.iq.flags.c_contiguous
+    # the default (revision 0004) stores ci16_le: the ADC's int16 codes, I and Q per IQ sample
+    assert b.iq.dtype == np.int16 and b.iq.shape == (4, 7, cfg.num_iq_samples, 2) and b.iq.flags.c_contiguous
+    iq = b.iq_sqrt_mw()
+    assert iq.dtype == np.complex64 and iq.shape == (4, 7, cfg.num_iq_samples)
     for k in PER_RX_FLOAT:
         assert getattr(b, k).shape == (4, 7) and getattr(b, k).dtype == np.float64, k
     for k in PER_RX_BOOL:
         assert getattr(b, k).dtype == bool, k
     assert b.receiver_ids[0][0] == "aquila_di_giaveno" and len(b.receiver_ids[0]) == 7
-    assert np.all(b.frequency_hz == 145e6) and np.all(b.tx_power_dbm == 37.0)
+    # tx_power_fluctuation_db 2: each transmission's power in 37 +/- 2 dBm
+    assert np.all(b.frequency_hz == 145e6) and np.all(np.abs(b.tx_power_dbm - 37.0) <= 2.0)
     assert set(b.signal_kind) <= {"voice", "tone", "dtmf"}
     # IQ scale: mean |x|^2 in mW equals the true received power plus the full-band noise
     # (receiver noise figure 6 dB with the default rural man-made noise).
-    p_mw = np.mean(np.abs(b.iq[0].astype(np.complex128)) ** 2, axis=1)
+    # (the signal counts while it is on at that receiver: true_signal_start_s .. stop_s)
+    p_mw = np.mean(np.abs(iq[0].astype(np.complex128)) ** 2, axis=1)
     f_sys = 10 * math.log10(10 ** ((67.2 - 27.7 * math.log10(145)) / 10) + 10 ** 0.6 - 1)
     noise_mw = 10 ** ((-174 + 10 * math.log10(50000) + f_sys) / 10)
-    expect = 10 ** (b.true_rx_power_dbm[0] / 10) + noise_mw
+    on = (b.true_signal_stop_s[0] - b.true_signal_start_s[0]) / (cfg.duration_ms * 1e-3)
+    assert np.all((on > 0.2) & (on <= 1.0))
+    expect = 10 ** (b.true_rx_power_dbm[0] / 10) * on + noise_mw
     np.testing.assert_allclose(p_mw, expect, rtol=0.05)
     assert np.all(b.num_receivers_detected == b.signal_present.sum(axis=1))
 

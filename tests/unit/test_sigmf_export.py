@@ -44,10 +44,11 @@ def feature_row(idx: int = 42, nr: int = 3) -> dict:
     return row
 
 
-def write(tmp_path, dtype: str, stored: np.ndarray, feat: dict, validate: bool = True, archive: bool = False):
+def write(tmp_path, dtype: str, stored: np.ndarray, feat: dict, validate: bool = True, archive: bool = False,
+          scale_mw: list[float] | None = None):
     files = _Files(tmp_path)
     iq_row = {"sample_idx": feat["sample_idx"], "shape": list(stored.shape[:2]), "dtype": dtype,
-              "sample_rate_hz": 50000}
+              "sample_rate_hz": 50000, "scale_mw": scale_mw}
     write_sample(files, DS, feat, iq_row, stored.tobytes(), validate=validate, archive=archive)
     return files.written
 
@@ -104,12 +105,23 @@ def test_complex_int16_is_ci16_le(tmp_path):
     assert datatype_of("ci16_le") == ("ci16_le", 4)
     rng = np.random.default_rng(2)
     stored = rng.integers(-32768, 32767, size=(3, 50, 2), dtype="<i2")
-    write(tmp_path, "ci16_le", stored, feature_row(idx=7))
+    scale = [1e-15, 2.5e-16, 4e-14]
+    write(tmp_path, "ci16_le", stored, feature_row(idx=7), scale_mw=scale)
     _, recs = load_sample(tmp_path / "sigmf" / "0000000007", 7, autoscale=False)
     for k, rec in enumerate(recs):
         assert rec.get_global_field("core:datatype") == "ci16_le"
+        assert rec.get_global_field("heimdall:scale_mw") == scale[k]         # mW per code^2
+        assert "scale_mw" in rec.get_global_field("heimdall:iq_units")
         raw = rec.read_samples()
         assert np.array_equal(raw.real, stored[k, :, 0]) and np.array_equal(raw.imag, stored[k, :, 1])
+
+
+def test_ci16_le_without_its_scale_is_refused(tmp_path):
+    stored = np.zeros((3, 50, 2), dtype="<i2")
+    with pytest.raises(HeimdallError, match="scale_mw"):
+        write(tmp_path, "ci16_le", stored, feature_row(idx=8))
+    with pytest.raises(HeimdallError, match="scale_mw"):
+        write(tmp_path, "ci16_le", stored, feature_row(idx=8), scale_mw=[1e-15, 0.0, 1e-15])
 
 
 def test_unknown_dtype_and_short_bytes_are_refused(tmp_path):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from worker.config import GenerationConfig
+from worker.iqformat import BYTES_PER_IQ_SAMPLE
 from worker.rf import generate_samples
 from worker.runner import Settings, Worker, concat_batches
 from worker.storage import StorageError, StreamAborted, StreamingChunk, encode_chunk, npy_header
@@ -170,7 +171,9 @@ def test_failed_put_is_retried_by_regenerating_with_bounded_memory(default_confi
     parts are scaled down (64 KiB / 256 KiB) so that a small chunk shows it."""
     monkeypatch.setattr(StreamingChunk, "BLOCK_BYTES", 64 * 1024)
     monkeypatch.setattr(FlakyStore, "PART", 256 * 1024)
-    cfg = GenerationConfig.from_normalized({**default_config_dict, "duration_ms": 20})   # 56 kB per sample
+    # complex64 (56 kB per sample): the bound below is relative to the object, and a ci16_le
+    # object is half the bytes for the same working memory
+    cfg = GenerationConfig.from_normalized({**default_config_dict, "duration_ms": 20, "iq_dtype": "complex64"})
     n, first, seed = 300, 500, 7
     generated: list[int] = []
 
@@ -178,8 +181,9 @@ def test_failed_put_is_retried_by_regenerating_with_bounded_memory(default_confi
         generated.append(count)
         return generate_samples(cfg, seed, first_idx, count, **kw)
 
-    sample_nbytes = cfg.receivers.max_receivers * cfg.num_iq_samples * 8
-    object_len = len(npy_header((n, cfg.receivers.max_receivers, cfg.num_iq_samples))) + n * sample_nbytes
+    dtype = cfg.stored_iq_dtype                 # ci16_le (4 bytes per IQ sample) by default
+    sample_nbytes = cfg.receivers.max_receivers * cfg.num_iq_samples * BYTES_PER_IQ_SAMPLE[dtype]
+    object_len = len(npy_header((n, cfg.receivers.max_receivers, cfg.num_iq_samples), dtype)) + n * sample_nbytes
     store = FlakyStore(fail_after=object_len // 2)
     worker = Worker(Settings(database_url="postgresql://unused", store=store, s3_retry_s=60))
     worker.store = store
@@ -194,7 +198,7 @@ def test_failed_put_is_retried_by_regenerating_with_bounded_memory(default_confi
     assert store.puts == 2 and sum(generated) > n, "the retry must regenerate the chunk"
     assert peak < object_len / 3, f"peak {peak / 1e6:.0f} MB for a {object_len / 1e6:.0f} MB object"
     # independent encoding of the same chunk, in blocks
-    h = hashlib.sha256(npy_header((n, cfg.receivers.max_receivers, cfg.num_iq_samples)))
+    h = hashlib.sha256(npy_header((n, cfg.receivers.max_receivers, cfg.num_iq_samples), dtype))
     hashes = []
     for off in range(0, n, 200):
         iq = generate_samples(cfg, seed, first + off, min(200, n - off)).iq

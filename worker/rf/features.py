@@ -134,6 +134,10 @@ class Features:
     signal_present: np.ndarray  # bool
     ref: int  # index of the TDOA reference receiver, -1 if none present
     tdoa_std_s: np.ndarray  # "joint" estimator: sigma of tdoa_s (0 for ref); NaN otherwise
+    # on_interval=True only (else None): the estimated on-interval of the transmission in
+    # each receiver's window, s from its start (0 / duration when on throughout)
+    on_start_s: np.ndarray | None = None
+    on_stop_s: np.ndarray | None = None
 
 
 def decimated_length(num_samples: int, sample_rate_hz: float, bandwidth_hz: float) -> tuple[int, int]:
@@ -671,7 +675,8 @@ def _tdoa_quality_kernel(zf, ref, present, peak_f, side_f, p_sig, noise_density,
             out[r, 2] = (g1 - g2) / se
 
 
-def _joint_tdoa(y, zf, ref, present, snr_db, p_sig, noise_density, fs, n, k_keep, kmax, bw):
+def _joint_tdoa(y, zf, ref, present, snr_db, p_sig, noise_density, fs, n, k_keep, kmax, bw, *,
+                taper_power=None, spurious_hz2=None):
     """TDOA with the residual carrier offset of each receiver pair estimated jointly.
 
     ``y`` (R, M): the decimated copies, each de-rotated by its own offset estimate and
@@ -692,6 +697,11 @@ def _joint_tdoa(y, zf, ref, present, snr_db, p_sig, noise_density, fs, n, k_keep
     Returns (lag and peak width^2 in decimated samples, |R|^2 at the peak, (R,) arrays;
     relative offset in bins of the decimated spectrum, 0 where not searched; quality
     (R, 2): sigma (s) and relative coherence, NaN for the reference and absent receivers).
+
+    ``taper_power`` / ``spurious_hz2``: mean square of the window applied to ``y`` and the
+    squared rms width of a bare carrier's spectrum through it (default: the full-window
+    taper's, :func:`_taper_power`, :func:`_spurious_width_hz2`); the overlap windows of
+    :func:`_overlap_tdoa` pass theirs.
     """
     n_rx, m = y.shape
     df = fs / n
@@ -699,7 +709,7 @@ def _joint_tdoa(y, zf, ref, present, snr_db, p_sig, noise_density, fs, n, k_keep
     weak = present & (np.minimum(snr_db, snr_db[ref]) < JOINT_SNR_DB)
     weak[ref] = False
     rows = np.flatnonzero(weak)
-    g2 = _taper_power(m)
+    g2 = _taper_power(m) if taper_power is None else taper_power
     noise_bin = noise_density * fs * m * m / n * g2  # expected noise per bin of |zf|^2
     if rows.size:
         coarse = _spectrum_offsets(zf, ref, rows, noise_bin, k_keep,
@@ -733,7 +743,8 @@ def _joint_tdoa(y, zf, ref, present, snr_db, p_sig, noise_density, fs, n, k_keep
     k_sig = int(math.floor(bw / 2.0 / df))
     n_band = noise_density * (2 * k_keep + 1) * df
     _tdoa_quality_kernel(zf, ref, present, tout[:, 2], tout[:, 3], p_sig, noise_density, float(noise_bin[ref]),
-                         n_band, df, k_sig, CRB_SMOOTH_BINS, _spurious_width_hz2(m, k_sig, df), quality)
+                         n_band, df, k_sig, CRB_SMOOTH_BINS,
+                         _spurious_width_hz2(m, k_sig, df) if spurious_hz2 is None else spurious_hz2, quality)
     return tout, nu, quality
 
 
@@ -754,6 +765,18 @@ def _spurious_width_hz2(m: int, k_sig: int, df_hz: float) -> float:
 
 
 @functools.lru_cache(maxsize=16)
+def _full_taper(m: int) -> np.ndarray:
+    """The Tukey taper :func:`_cfo_envelope_kernel` applies (length m), read-only."""
+    nt = int(TAPER_FRACTION * m)
+    taper = np.ones(m)
+    g = 0.5 - 0.5 * np.cos(_PI * (np.arange(nt) + 0.5) / nt)
+    taper[:nt] = g
+    taper[m - nt:] = g[::-1]
+    taper.setflags(write=False)
+    return taper
+
+
+@functools.lru_cache(maxsize=16)
 def _taper_power(m: int) -> float:
     """Mean square of the Tukey taper :func:`_cfo_envelope_kernel` applies (length m)."""
     nt = int(TAPER_FRACTION * m)
@@ -761,13 +784,247 @@ def _taper_power(m: int) -> float:
     return float((m - 2 * nt + 2.0 * np.sum(g * g)) / m)
 
 
+# On-interval estimate (extract_features(on_interval=True), transmissions that key up or
+# drop inside the window): a cut at the start or end of the window is kept when the power
+# before / after it is below the power inside by this many standard errors ...
+ON_CUT_MIN_Z = 8.0
+# ... and is at most this share of the power inside above the noise (it is off, not weaker),
+ON_CUT_MAX_LEVEL = 0.5
+# ... and is at least this long (decimated samples).
+ON_CUT_MIN_SAMPLES = 8
+# Overlap TDOA: the overlap of two on-intervals shrunk by this much at each end (s: half a
+# transmitter ramp, synth.KEY_RAMP_S, plus the edge estimates' scatter); a TDOA needs an
+# overlap of at least ON_MIN_OVERLAP_FRACTION of the window (else NaN).
+ON_EDGE_MARGIN_S = 1e-3
+ON_MIN_OVERLAP_FRACTION = 0.05
+
+
+@njit(cache=True)
+def _on_interval_kernel(y, noise_pow, out):
+    # Per receiver the on-interval [out[r, 0], out[r, 1]) (decimated samples) of y (R, M):
+    # energy detection of one contiguous interval. P = power above the noise (noise_pow[r]
+    # per sample) inside the interval, first over the whole window; the interval is the
+    # maximum-sum run of |y|^2 - (noise + P/2) (Kadane), i.e. it ends where the power
+    # crosses half of the on-power; P is re-estimated inside and the search repeated (4
+    # rounds). Each end cut off is then tested against the inside (ON_CUT_MIN_Z standard
+    # errors below it, ON_CUT_MAX_LEVEL, ON_CUT_MIN_SAMPLES); a cut that fails is undone.
+    n_rx, m = y.shape
+    p = np.empty(m)
+    for r in range(n_rx):
+        out[r, 0] = 0.0
+        out[r, 1] = m
+        nz = noise_pow[r]
+        tot = 0.0
+        for t in range(m):
+            a = y[r, t]
+            p[t] = a.real * a.real + a.imag * a.imag
+            tot += p[t]
+        lvl = tot / m - nz
+        if not lvl > 0.0:
+            continue
+        a0 = 0
+        b0 = m
+        for _ in range(4):
+            thr = nz + 0.5 * lvl
+            best = -1.0
+            run = 0.0
+            start = 0
+            ba = 0
+            bb = 0
+            for t in range(m):
+                if run <= 0.0:
+                    run = 0.0
+                    start = t
+                run += p[t] - thr
+                if run > best:
+                    best = run
+                    ba = start
+                    bb = t + 1
+            if bb - ba <= 0:
+                break
+            s_in = 0.0
+            for t in range(ba, bb):
+                s_in += p[t]
+            new = s_in / (bb - ba) - nz
+            a0 = ba
+            b0 = bb
+            if not new > 0.0:
+                break
+            lvl = new
+        # statistics inside
+        s1 = 0.0
+        s2 = 0.0
+        for t in range(a0, b0):
+            s1 += p[t]
+            s2 += p[t] * p[t]
+        n_in = b0 - a0
+        if n_in < 2:
+            continue
+        mu_in = s1 / n_in
+        var_in = max(s2 / n_in - mu_in * mu_in, 0.0)
+        for side in range(2):
+            lo = 0 if side == 0 else b0
+            hi = a0 if side == 0 else m
+            n_out = hi - lo
+            ok = n_out >= ON_CUT_MIN_SAMPLES
+            if ok:
+                o1 = 0.0
+                o2 = 0.0
+                for t in range(lo, hi):
+                    o1 += p[t]
+                    o2 += p[t] * p[t]
+                mu_out = o1 / n_out
+                var_out = max(o2 / n_out - mu_out * mu_out, 0.0)
+                se = math.sqrt(var_in / n_in + var_out / n_out)
+                ok = (mu_in - mu_out) >= ON_CUT_MIN_Z * se and (mu_out - nz) <= ON_CUT_MAX_LEVEL * (mu_in - nz)
+            if not ok:
+                if side == 0:
+                    out[r, 0] = 0.0
+                else:
+                    out[r, 1] = m
+            else:
+                if side == 0:
+                    out[r, 0] = a0
+                else:
+                    out[r, 1] = b0
+
+
+@njit(cache=True)
+def _cfo_on_kernel(y, on, out):
+    # Kay's weighted phase-difference estimator of _cfo_envelope_kernel (same weights and
+    # iterations) over each receiver's on-interval [on[r, 0], on[r, 1]) of y only (the
+    # phase differences of the noise outside it would swamp the estimate). out[r] rad/sample.
+    n_rx, m = y.shape
+    ang = np.empty(m)
+    wts = np.empty(m)
+    for r in range(n_rx):
+        a = int(on[r, 0])
+        b = int(on[r, 1])
+        nd = b - a - 1
+        if nd < 2:
+            out[r] = 0.0
+            continue
+        wsum = 0.0
+        for t in range(nd):
+            v = (t - (nd - 1) / 2.0) / (nd / 2.0)
+            wts[t] = 1.0 - v * v
+            wsum += wts[t]
+        _phase_diff_loop(y[r, a:b], ang[:nd])
+        om = 0.0
+        for t in range(nd):
+            om += wts[t] / wsum * ang[t]
+        for _ in range(2):
+            corr = 0.0
+            for t in range(nd):
+                d = ang[t] - om
+                d -= _TWO_PI * math.floor(d / _TWO_PI + 0.5)
+                corr += wts[t] / wsum * d
+            om += corr
+        out[r] = om
+
+
+def _hann_share(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    """Share of the periodogram's Hann window energy (w^2, w = (1 - cos 2 pi x) / 2 over the
+    window x in [0, 1]) within [x1, x2]: the in-band power of step 2 weights the window's
+    samples by it, so a signal on over [x1, x2] only shows that share of its power."""
+    def prim(x):
+        return 0.375 * x - np.sin(2.0 * _PI * x) / (4.0 * _PI) + np.sin(4.0 * _PI * x) / (32.0 * _PI)
+    return (prim(x2) - prim(x1)) / 0.375
+
+
+def _window_spurious_hz2(w: np.ndarray, k_sig: int, df_hz: float) -> float:
+    """:func:`_spurious_width_hz2` for an arbitrary window ``w`` (length m)."""
+    m = w.shape[0]
+    k = np.arange(-k_sig, k_sig + 1)
+    p = np.abs(np.fft.fft(w)[k % m]) ** 2
+    width = 2 * CRB_SMOOTH_BINS + 1
+    return float(np.sum(p * (k * df_hz) ** 2) / np.sum(p) + df_hz * df_hz * (width * width - 1) / 12.0)
+
+
+def _overlap_window(m: int, lo: int, hi: int, shift: float = 0.0) -> np.ndarray:
+    """Zero outside [lo, hi) + shift, Tukey-tapered (TAPER_FRACTION of its length each end)
+    inside; ``shift`` (samples, fractional) moves the continuous window."""
+    L = hi - lo
+    nt = max(1, int(TAPER_FRACTION * L))
+    u = np.arange(m) - shift - lo + 0.5
+    rise = np.clip(u / nt, 0.0, 1.0)
+    fall = np.clip((L - u) / nt, 0.0, 1.0)
+    return (0.5 - 0.5 * np.cos(_PI * rise)) * (0.5 - 0.5 * np.cos(_PI * fall))
+
+
+def _overlap_tdoa(y_raw, om, r, ref, on, estimator, snr, p_sig, noise_density, fs, n, k_keep, kmax, bw,
+                  lag0=0.0):
+    """TDOA of receiver r against ``ref`` over the overlap of their estimated on-intervals
+    ``on`` (R, 2), decimated samples: both decimated copies ``y_raw`` (before de-rotation)
+    are de-rotated by their offsets ``om`` (rad/sample) and windowed to the overlap (shrunk
+    by ON_EDGE_MARGIN_S, Tukey taper), then the estimator runs on the pair as on the whole
+    window. The same window on both sides would pull the lag towards 0 (by ~0.3 % of the
+    TDOA for a window of a third of 200 ms), so r's window is moved by a first lag ``lag0``
+    (decimated samples: the whole-window estimate, 0 if none) and the estimate is repeated
+    once if it lands more than half a sample from it (the windowed r is then a delayed copy
+    of the windowed ref).
+    Returns (lag, peak width^2 of the pair and of the reference's autocorrelation,
+    decimated samples; sigma s; relative coherence; ambiguity margin; residual offset in
+    bins); lag NaN when the overlap is shorter than ON_MIN_OVERLAP_FRACTION of the window."""
+    m = y_raw.shape[1]
+    fs_dec = fs * m / n
+    margin = int(math.ceil(ON_EDGE_MARGIN_S * fs_dec))
+    lo = int(max(on[r, 0], on[ref, 0])) + (margin if max(on[r, 0], on[ref, 0]) > 0 else 0)
+    hi = int(min(on[r, 1], on[ref, 1])) - (margin if min(on[r, 1], on[ref, 1]) < m else 0)
+    nan = math.nan
+    if hi - lo < max(ON_MIN_OVERLAP_FRACTION * m, 16):
+        return nan, nan, nan, nan, nan, nan, 0.0
+    w_ref = _overlap_window(m, lo, hi)
+    g2 = float(np.mean(w_ref * w_ref))
+    shift = float(lag0) if abs(lag0) < 0.25 * (hi - lo) else 0.0
+    for _ in range(2):
+        w = _overlap_window(m, lo, hi, shift)
+        yy = y_raw[[r, ref]].copy()
+        _derotate_loop(yy[0], om[r], w)
+        _derotate_loop(yy[1], om[ref], w_ref)
+        zf = scipy.fft.fft(yy, axis=1, workers=1)
+        if estimator == "joint":
+            k_sig = int(math.floor(bw / 2.0 / (fs / n)))
+            tout, nu, q = _joint_tdoa(yy, zf, 1, np.ones(2, np.bool_), snr[[r, ref]], p_sig[[r, ref]],
+                                      noise_density[[r, ref]], fs, n, k_keep, kmax, bw, taper_power=g2,
+                                      spurious_hz2=_window_spurious_hz2(w_ref, k_sig, fs / n))
+            # The sigma's bins are 1/T wide; the overlap holds g2 / g2_full of the window's
+            # independent bins: var scales by the inverse.
+            sigma = q[0, 0] / math.sqrt(g2 / _taper_power(m))
+            coh, amb, nu0 = q[0, 1], q[0, 2], nu[0]
+        else:
+            corr = scipy.fft.ifft(zf * np.conj(zf[1]), axis=1, workers=1)
+            tout = np.empty((2, 2))
+            _tdoa_kernel(zf, 1, np.array([True, False]), corr, kmax, tout)
+            sigma = coh = amb = nan
+            nu0 = 0.0
+        lag = float(tout[0, 0])
+        if not (abs(lag - shift) > 0.5 and abs(lag) < 0.25 * (hi - lo)):
+            break
+        shift = lag
+    auto = np.empty((1, 2))
+    _tdoa_kernel(zf[1:2], 0, np.ones(1, np.bool_),
+                 scipy.fft.ifft(zf[1:2] * np.conj(zf[1:2]), axis=1, workers=1), kmax, auto)
+    return tout[0, 0], tout[0, 1], auto[0, 1], sigma, coh, amb, nu0
+
+
 def extract_features(iq: np.ndarray, sample_rate_hz: float, bandwidth_hz: float, min_snr_db: float, *,
-                     tdoa_estimator: str = "coherent") -> Features:
+                     tdoa_estimator: str = "coherent", on_interval: bool = False) -> Features:
     """Estimate per-receiver features from IQ (complex64, shape (R, L), units sqrt(mW)).
 
     ``tdoa_estimator``: "coherent" (generator 1.0.0's, step 5 of the module docstring;
     ``tdoa_std_s`` all NaN) or "joint" (delay and residual carrier offset estimated
-    together, ``tdoa_std_s`` set and untrusted TDOAs NaN; see :func:`_joint_tdoa`)."""
+    together, ``tdoa_std_s`` set and untrusted TDOAs NaN; see :func:`_joint_tdoa`).
+
+    ``on_interval`` (configs whose transmissions may key up or drop inside the window,
+    revision 0004; False: generator 1.0.0's features, bit for bit): each receiver's
+    on-interval is estimated from its IQ by energy detection (:func:`_on_interval_kernel`
+    on the band-limited decimated copy; ``on_start_s`` / ``on_stop_s``), ``rssi_dbm`` and
+    ``snr_db`` are the power while on (the window's in-band signal power divided by the
+    on share of the periodogram window's energy, :func:`_hann_share`); the carrier offset
+    of such a receiver is estimated over its on-interval (:func:`_cfo_on_kernel`); and the TDOA of a pair where either side is not on
+    throughout is estimated over the overlap of the two on-intervals only
+    (:func:`_overlap_tdoa`, both estimators)."""
     if tdoa_estimator not in TDOA_ESTIMATORS:
         raise ValueError(f"tdoa_estimator must be one of {TDOA_ESTIMATORS}, got {tdoa_estimator!r}")
     x = np.ascontiguousarray(iq, dtype=np.complex64)
@@ -788,15 +1045,33 @@ def extract_features(iq: np.ndarray, sample_rate_hz: float, bandwidth_hz: float,
     _spectral_kernel(xf, fs, bw, noise_lo, k_keep, smooth, yd, spec)
     nb = spec[:, 0]
     noise_density = nb * n / fs  # mW/Hz
+    y = scipy.fft.ifft(yd, axis=1, workers=1)
+    sig = spec[:, 1]
+    on = y_raw = None
+    if on_interval:
+        # noise power per sample of the decimated copy: its 2 k_keep + 1 bins of 1/T
+        on = np.empty((n_rx, 2))
+        _on_interval_kernel(y, noise_density * (2 * k_keep + 1) * (fs / n), on)
+        sig = sig / np.maximum(_hann_share(on[:, 0] / m, on[:, 1] / m), 1e-6)
+        y_raw = y.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
         noise_floor_dbm = 10.0 * np.log10(noise_density * bw)
-        sig = spec[:, 1]
         rssi = np.where(sig > 0.0, 10.0 * np.log10(np.where(sig > 0.0, sig, 1.0)), np.nan)
     snr = rssi - noise_floor_dbm
     present = np.nan_to_num(snr, nan=-np.inf) >= min_snr_db
-    y = scipy.fft.ifft(yd, axis=1, workers=1)
     env = np.empty((n_rx, 4))
     _cfo_envelope_kernel(y, env, np.empty(m - 1), np.empty(m - 1))
+    if on is not None and np.any((on[:, 0] > 0) | (on[:, 1] < m)):
+        # receivers not on throughout: carrier offset over the on-interval only, and their
+        # copy de-rotated by it (tapered as the kernel does)
+        rows = np.flatnonzero((on[:, 0] > 0) | (on[:, 1] < m))
+        om_on = np.empty(rows.size)
+        _cfo_on_kernel(y_raw[rows], on[rows], om_on)
+        taper = _full_taper(m)
+        for i, r in enumerate(rows):
+            env[r, 0] = om_on[i]
+            y[r] = y_raw[r]
+            _derotate_loop(y[r], om_on[i], taper)
     freq_offset = spec[:, 5] * (fs / n) + env[:, 0] * fs_dec / (2.0 * math.pi)
     papr_db = 10.0 * np.log10(env[:, 3])
     tdoa = nan.copy()
@@ -831,6 +1106,26 @@ def extract_features(iq: np.ndarray, sample_rate_hz: float, bandwidth_hz: float,
         auto = np.empty((1, 2))
         _tdoa_kernel(zf[ref : ref + 1], 0, np.ones(1, bool), scipy.fft.ifft(zf[ref : ref + 1] * np.conj(zf[ref : ref + 1]), axis=1, workers=1), kmax, auto)
         spread = np.sqrt(np.maximum(tout[:, 1] - auto[0, 1], 0.0)) / fs_dec
+        if on is not None:
+            cut = (on[:, 0] > 0) | (on[:, 1] < m)
+            for r in np.flatnonzero(present & (cut | cut[ref])):
+                if r == ref:
+                    continue
+                lag0 = tout[r, 0] if np.isfinite(tout[r, 0]) else 0.0
+                lag, w2, w2_ref, sigma, coh, amb, nu_r = _overlap_tdoa(
+                    y_raw, env[:, 0], r, ref, on, tdoa_estimator, snr, sig, noise_density, fs, n, k_keep, kmax, bw,
+                    lag0)
+                tdoa[r] = lag / fs_dec
+                spread[r] = math.sqrt(max(w2 - w2_ref, 0.0)) / fs_dec if lag == lag else math.nan
+                if tdoa_estimator == "joint":
+                    tdoa_std[r] = sigma
+                    trusted = coh >= MIN_RELATIVE_COHERENCE and sigma <= MAX_TDOA_STD_S and amb >= MIN_AMBIGUITY_Z
+                    if not trusted:
+                        tdoa[r] = tdoa_std[r] = math.nan
+                    # own estimate, plus the pair's residual against the reference if trusted
+                    freq_offset[r] = spec[r, 5] * (fs / n) + env[r, 0] * fs_dec / _TWO_PI
+                    if trusted and nu_r != 0.0:
+                        freq_offset[r] += nu_r * (fs / n)
         if tdoa_estimator == "joint":
             spread[np.isnan(tdoa)] = np.nan   # the width of an untrusted peak means nothing
     not_p = ~present
@@ -856,4 +1151,6 @@ def extract_features(iq: np.ndarray, sample_rate_hz: float, bandwidth_hz: float,
         signal_present=present,
         ref=ref,
         tdoa_std_s=tdoa_std,
+        on_start_s=None if on is None else on[:, 0] / fs_dec,
+        on_stop_s=None if on is None else on[:, 1] / fs_dec,
     )

@@ -31,7 +31,20 @@ LO error plus the ``freq_offset_max_hz`` draw, drawn from a fourth stream
 oscillator keys, as every new config has) each receiver's clock offset (same stream) delays
 its recording window: the signal appears at ``toa_s + clock offset`` on its time axis, so
 ``tdoa_s`` estimates ``true_tdoa_s + clock_r - clock_ref`` (``true_clock_offset_s``); the
-sample-rate error is drawn but not applied. Without ``timing``: perfect clocks.
+sample-rate error is drawn but applied only with the keys of revision 0004 (below). Without
+``timing``: perfect clocks.
+
+Keys of revision 0004 (issue 12 items 4 and 6), likewise by the config alone: with the
+message keys (``tx_key_up_probability`` ...) a transmission may key up or drop inside the
+window (``true_signal_start_s`` / ``true_signal_stop_s``), may carry CTCSS (``ctcss_hz``),
+a voice message is voiced over ``voice_min_active_fraction`` of it, each receiver's
+sample-rate error drifts its delay, and the features are estimated over each receiver's
+on-interval (:func:`_draw_transmission`, :func:`worker.rf.features.extract_features`);
+``tx_power_fluctuation_db`` varies each attempt's transmitter power (truth stream,
+``tx_power_dbm``). With ``adc_bits`` each receiver's AGC + ADC (:mod:`worker.rf.adc`)
+quantizes its recording before the features are estimated (``clipped_fraction``,
+``iq_scale_mw``), and ``iq_dtype`` "ci16_le" returns the codes as ``iq``. Without them:
+generator 1.0.0's transmissions and float IQ, bit for bit (tests/unit/test_golden_samples.py).
 
 ``GENERATOR_VERSION`` is not bumped by the propagation path nor by these keys: they are new
 behaviour of new configs only, and a dataset's version must keep matching the workers that
@@ -49,7 +62,8 @@ import numpy as np
 
 from worker.config import GenerationConfig
 
-from . import geometry, link, noise, propagation, rng, signals, synth
+from . import adc, geometry, link, noise, propagation, rng, signals, synth
+from . import attempts as attempts_mod
 from . import terrain as rf_terrain
 from .features import extract_features
 
@@ -104,6 +118,10 @@ PER_RX_FLOAT = (
     "tdoa_std_s",
     # receiver clock minus true time (config key "timing"; NaN without it)
     "true_clock_offset_s",
+    # revision 0004: share of clipped IQ samples after the AGC and scale of the stored codes
+    # (mW per LSB^2) ("adc_bits"; NaN without it), when the signal is on in each receiver's
+    # window ("tx_key_up_probability"; NaN without it)
+    "clipped_fraction", "iq_scale_mw", "true_signal_start_s", "true_signal_stop_s",
 )
 PER_RX_BOOL = ("signal_present", "los")
 
@@ -130,7 +148,13 @@ class SampleBatch:
     ``tdoa_s`` is NaN (and its sigma too) while ``signal_present`` stays True.
     ``gdop`` uses the true geometry of the receivers with ``signal_present``;
     ``mean_snr_db`` averages ``snr_db`` (dB) over them. ``iq`` is complex64
-    (n, R_max, L) in sqrt(mW) units (mean |x|^2 = power in mW), or None.
+    (n, R_max, L) in sqrt(mW) units (mean |x|^2 = power in mW), or None; for a config
+    whose ``stored_iq_dtype`` is "ci16_le" it is the receivers' ADC codes instead: int16
+    (n, R_max, L, 2) (I, Q of each IQ sample, int16-scaled, :mod:`worker.rf.adc`), with
+    ``iq_scale_mw`` (n, R_max) mW per code^2 (power = mean(I^2 + Q^2) x scale;
+    :func:`worker.rf.adc.dequantize` gives the complex64 the features came from).
+    ``clipped_fraction`` / ``iq_scale_mw`` are NaN for configs without "adc_bits" and
+    for padding receivers.
     """
 
     sample_idx: np.ndarray
@@ -185,10 +209,24 @@ class SampleBatch:
     # each receiver's clock offset (s, receiver clock minus true time; configs with
     # "timing", else NaN): tdoa_s estimates true_tdoa_s + clock_r - clock_ref
     true_clock_offset_s: np.ndarray
+    # revision 0004 (issue 12 items 4 and 6), NaN for configs without their keys
+    clipped_fraction: np.ndarray
+    iq_scale_mw: np.ndarray
+    true_signal_start_s: np.ndarray
+    true_signal_stop_s: np.ndarray
+    ctcss_hz: np.ndarray
     iq: np.ndarray | None = field(default=None)
 
     def __len__(self) -> int:
         return int(self.sample_idx.shape[0])
+
+    def iq_sqrt_mw(self) -> np.ndarray | None:
+        """The IQ as complex64 (n, R_max, L) in sqrt(mW), whatever ``iq`` holds: ``iq``
+        itself for complex64, the ci16_le codes times sqrt(``iq_scale_mw``) otherwise
+        (exactly the values the features were estimated from; padding slots 0)."""
+        if self.iq is None or self.iq.dtype == np.complex64:
+            return self.iq
+        return adc.dequantize(self.iq, np.nan_to_num(self.iq_scale_mw).astype(np.float32))
 
 
 @dataclass(frozen=True)
@@ -338,6 +376,9 @@ class Truth:
     tx_antenna_gain_db: np.ndarray | None = None
     rx_antenna_gain_db: np.ndarray | None = None
     polarization_loss_db: np.ndarray | None = None
+    # the attempt's transmitter power (dBm): cfg.tx_power_dbm, varied by
+    # tx_power_fluctuation_db on the propagation path of configs with that key
+    tx_power_dbm: float = math.nan
 
 
 def _draw_receivers(cfg: GenerationConfig, pc: _Prepared, gen: np.random.Generator):
@@ -389,7 +430,7 @@ def draw_truth(cfg: GenerationConfig, gen: np.random.Generator, pc: _Prepared | 
     return Truth(
         rx_lat=lat, rx_lon=lon, rx_alt_m=alt, rx_ids=ids, tx_lat=tx_lat, tx_lon=tx_lon, tx_alt_m=tx_alt,
         distance_m=dist, path_loss_db=path_loss, rx_power_dbm=p_rx, snr_db=p_rx - pc.noise_floor_dbm,
-        toa_s=link.toa_s(dist), los=los,
+        toa_s=link.toa_s(dist), los=los, tx_power_dbm=cfg.tx_power_dbm,
     )
 
 
@@ -411,7 +452,11 @@ def _draw_truth_propagation(cfg: GenerationConfig, pc: _Prepared, gen: np.random
     Rician (rician_k_db), NLOS links Rayleigh and their first arrival comes
     Exp(nlos_excess_delay_mean_s) late (toa_s includes it). Received power = tx_power_dbm
     + tx_antenna_gain_db + rx_antenna_gain_db - polarization_loss_db - path_loss_db +
-    fading, per link (propagation._link_antennas).
+    fading, per link (propagation._link_antennas). With ``tx_power_fluctuation_db``
+    (revision 0004, issue 12 item 6) one more uniform ``u`` is drawn after the
+    exponentials and the attempt's transmitter power is ``tx_power_dbm + (2 u - 1) *
+    tx_power_fluctuation_db`` (``Truth.tx_power_dbm``); without it no draw and
+    ``tx_power_dbm``.
 
     With a terrain set (``terrain``, the :class:`worker.rf.terrain.Dem` of
     ``cfg.propagation.terrain``): the same draws; the loss is ITM point-to-point over the
@@ -437,6 +482,10 @@ def _draw_truth_propagation(cfg: GenerationConfig, pc: _Prepared, gen: np.random
     u = gen.random(5 + n_rx)
     normals = gen.standard_normal(3 * n_rx)
     excess_unit = gen.standard_exponential(n_rx)
+    tx_power = cfg.tx_power_dbm
+    fluctuation = getattr(cfg, "tx_power_fluctuation_db", None)
+    if fluctuation is not None:
+        tx_power = cfg.tx_power_dbm + (2.0 * float(gen.random()) - 1.0) * fluctuation
     ta = cfg.tx_antenna
     tx_alt = cfg.tx_alt_min_m + (cfg.tx_alt_max_m - cfg.tx_alt_min_m) * float(u[0])
     tx_h = cfg.tx_height_agl_min_m + (cfg.tx_height_agl_max_m - cfg.tx_height_agl_min_m) * float(u[1])
@@ -456,7 +505,7 @@ def _draw_truth_propagation(cfg: GenerationConfig, pc: _Prepared, gen: np.random
             prop.model, cfg.frequency_mhz, tx_lat, tx_lon, tx_alt, tx_h, lat, lon, alt, rx_h,
             prop.terrain_irregularity_m, prop.surface_refractivity_n, prop.climate, prop.ground_permittivity,
             prop.ground_conductivity_s_m, prop.polarization, prop.tx_siting, prop.rx_siting,
-            prop.nlos_excess_delay_mean_s, cfg.shadowing_sigma_db, cfg.rician_k_db, cfg.tx_power_dbm,
+            prop.nlos_excess_delay_mean_s, cfg.shadowing_sigma_db, cfg.rician_k_db, tx_power,
             cfg.tx_antenna_gain_dbi, ta.body_loss_db, facing, tilt, tilt_az, ta.xpd_los_db, ta.xpd_nlos_db, *ant,
             z, phase_u, n_re, n_im, excess_unit, ground, dist, median, loss, los, horizon, excess, p_rx, toa,
             tx_gain, rx_gain, pol_loss)
@@ -476,7 +525,7 @@ def _draw_truth_propagation(cfg: GenerationConfig, pc: _Prepared, gen: np.random
             lay.mode != "fixed", prop.model, cfg.frequency_mhz, tx_lat, tx_lon, tx_h, lat, lon, alt, rx_h,
             prop.surface_refractivity_n, prop.climate, prop.ground_permittivity, prop.ground_conductivity_s_m,
             prop.polarization, prop.nlos_excess_delay_mean_s, cfg.shadowing_sigma_db, cfg.rician_k_db,
-            cfg.tx_power_dbm, cfg.tx_antenna_gain_dbi, ta.body_loss_db, facing, tilt, tilt_az, ta.xpd_los_db,
+            tx_power, cfg.tx_antenna_gain_dbi, ta.body_loss_db, facing, tilt, tilt_az, ta.xpd_los_db,
             ta.xpd_nlos_db, *ant, z, phase_u, n_re, n_im, excess_unit, floor, cfg.min_snr_db,
             cfg.min_receivers if reject_early else 0, ground, dist, median, loss, los, horizon,
             excess, p_rx, toa, tx_gain, rx_gain, pol_loss)
@@ -486,6 +535,7 @@ def _draw_truth_propagation(cfg: GenerationConfig, pc: _Prepared, gen: np.random
         distance_m=dist, path_loss_db=loss, rx_power_dbm=p_rx, snr_db=out[8], toa_s=toa, los=los,
         tx_height_agl_m=tx_h, rx_height_agl_m=rx_h, path_loss_median_db=median, excess_delay_s=excess,
         tx_antenna_gain_db=tx_gain, rx_antenna_gain_db=rx_gain, polarization_loss_db=pol_loss,
+        tx_power_dbm=tx_power,
     )
 
 
@@ -501,6 +551,57 @@ def check_truth(cfg: GenerationConfig, t: Truth) -> str | None:
     if not g <= cfg.max_gdop:
         return "gdop"
     return None
+
+
+# Attempts per kernel call of the fast attempt loop (cancel is checked between calls).
+ATTEMPT_BLOCK = 16
+
+
+def _accepted_attempt(cfg: GenerationConfig, pc: _Prepared, seed: int, idx: int,
+                      terrain: rf_terrain.Dem | None,
+                      cancel: Callable[[], bool] | None) -> tuple[int, Truth, dict[str, int]]:
+    """(first accepted attempt k, its Truth, rejections by reason) of sample ``idx``;
+    :class:`GenerationError` after ``cfg.max_attempts`` rejections.
+
+    A fixed layout with propagation runs its attempts in :mod:`worker.rf.attempts` (one
+    kernel call per ``ATTEMPT_BLOCK`` attempts, bit-identical verdicts) and draws only the
+    accepted attempt's Truth here, with :func:`draw_truth`; other configs draw and check
+    every attempt in Python."""
+    if not attempts_mod.applies(cfg):
+        rej: dict[str, int] = {}
+        for k in range(cfg.max_attempts):
+            if cancel is not None and cancel():
+                raise GenerationCancelled(idx, k)
+            t = draw_truth(cfg, rng.stream(seed, idx, k, rng.STREAM_TRUTH), pc, terrain, reject_early=True)
+            reason = check_truth(cfg, t)
+            if reason is None:
+                return k, t, rej
+            rej[reason] = rej.get(reason, 0) + 1
+        raise GenerationError(idx, cfg.max_attempts, rej)
+    if (terrain is None) != (cfg.propagation.terrain is None):
+        check_terrain(cfg, terrain)         # raises, naming what is missing
+    ap = attempts_mod.attempt_params(cfg, pc)
+    counts = np.zeros(3, dtype=np.int64)
+    seed_u64 = rng.seed_to_uint64(seed)
+    k = -1
+    for k0 in range(0, cfg.max_attempts, ATTEMPT_BLOCK):
+        if cancel is not None and cancel():
+            raise GenerationCancelled(idx, k0)
+        k = attempts_mod.run_block(ap, terrain, seed_u64, idx, k0, min(k0 + ATTEMPT_BLOCK, cfg.max_attempts), counts)
+        if k >= 0:
+            break
+    n_snr, n_gdop = int(counts[attempts_mod.COUNT_SNR]), int(counts[attempts_mod.COUNT_GDOP])
+    rej = {"snr": n_snr, "gdop": n_gdop}
+    if counts[attempts_mod.REASON_FIRST] == attempts_mod.REASON_GDOP:
+        rej = {"gdop": n_gdop, "snr": n_snr}
+    rej = {key: v for key, v in rej.items() if v}
+    if k < 0:
+        raise GenerationError(idx, cfg.max_attempts, rej)
+    t = draw_truth(cfg, rng.stream(seed, idx, k, rng.STREAM_TRUTH), pc, terrain, reject_early=True)
+    if check_truth(cfg, t) is not None:     # the kernel and the reference code disagree
+        raise RuntimeError(f"sample_idx {idx}: attempt {k} accepted by the attempt kernel, rejected by "
+                           f"check_truth ({check_truth(cfg, t)})")
+    return k, t, rej
 
 
 @dataclass
@@ -568,6 +669,39 @@ class SignalParams:
     power_mw: np.ndarray
     tx_cfo_hz: float = math.nan   # transmitter's share of cfo_hz (NaN: configs without it)
     clock_offset_s: np.ndarray | None = None   # receivers' clock offsets (configs with "timing")
+    # Transmissions of revision 0004 (configs with the message keys, see draw_signal; None /
+    # NaN without them): the on-interval on the message grid (transmitter time, -inf / +inf:
+    # on before / after the window), each receiver's sample-rate error (fraction), when the
+    # signal is on in each receiver's window (s, clipped to [0, duration]), the CTCSS tone.
+    on_grid: tuple[float, float] | None = None
+    rate_error: np.ndarray | None = None
+    signal_start_s: np.ndarray | None = None
+    signal_stop_s: np.ndarray | None = None
+    ctcss_hz: float = math.nan
+
+
+# Key-up / drop inside the window (revision 0004): the transmission starts uniformly in the
+# first KEY_UP_MAX_FRACTION of the window and stops uniformly in its last 1 -
+# DROP_MIN_FRACTION (times on the window of the receiver the signal reaches first), so it
+# is on for at least 20 % of the window there (enough to detect and correlate).
+KEY_UP_MAX_FRACTION = 0.4
+DROP_MIN_FRACTION = 0.6
+
+
+def has_message_keys(cfg: GenerationConfig) -> bool:
+    """Whether ``cfg`` has the message keys of revision 0004 (key-up / drop, CTCSS; new
+    configs all have them): its transmissions are drawn and synthesized as such."""
+    return cfg.tx_key_up_probability is not None
+
+
+def _max_rate_error_ppm(cfg: GenerationConfig) -> float:
+    """The largest sample-rate error (ppm) any receiver of ``cfg`` can draw (0 without
+    "timing"): the message grid covers the drift it causes."""
+    if cfg.timing is None:
+        return 0.0
+    rates = [cfg.timing.sample_rate_error_ppm]
+    rates += [s.timing.sample_rate_error_ppm for s in cfg.receivers.stations if s.timing is not None]
+    return float(max(rates))
 
 
 def draw_signal(cfg: GenerationConfig, t: Truth, gen: np.random.Generator,
@@ -607,11 +741,58 @@ def draw_signal(cfg: GenerationConfig, t: Truth, gen: np.random.Generator,
         delay = (t.toa_s - t.toa_s.min()) * pc.fs + synth.FIXED_DELAY_SAMPLES
     g0 = synth.message_grid_offset(float(delay.max()), pc.pre_taps)
     n_grid = synth.message_grid_length(pc.n_iq, g0)
-    msg = signals.make_message(gen, kind, n_grid, pc.fs, cfg.audio_library)
+    if not has_message_keys(cfg):
+        msg = signals.make_message(gen, kind, n_grid, pc.fs, cfg.audio_library)
+        phase = signals.fm_phase(msg, pc.fs, cfg.fm_deviation_hz)
+        return SignalParams(
+            kind=kind, phase_rad=phase, grid_offset=g0, delay_samples=delay, cfo_hz=cfo, theta_rad=theta,
+            fir=fir, power_mw=10.0 ** (t.rx_power_dbm / 10.0), tx_cfo_hz=tx_cfo, clock_offset_s=clock,
+        )
+    return _draw_transmission(cfg, t, gen, pc, kind, cfo, tx_cfo, theta, fir, clock, delay, g0, n_grid, errors)
+
+
+def _draw_transmission(cfg, t, gen, pc, kind, cfo, tx_cfo, theta, fir, clock, delay, g0, n_grid,
+                       errors) -> SignalParams:
+    """The rest of :func:`draw_signal` for configs with the message keys of revision 0004.
+
+    Draws, before the message's own (``gen.random(7)``, always all of them, in this order):
+    u[0] key-up coin, u[1] key-up time, u[2] drop coin, u[3] drop time, u[4] CTCSS coin,
+    u[5] CTCSS tone, u[6] CTCSS phase; then the message (a voice message is voiced over
+    voice_min_active_fraction of the part of the grid where the transmitter is keyed). The transmission
+    keys up with probability tx_key_up_probability at u[1] x KEY_UP_MAX_FRACTION x duration
+    and drops with probability tx_drop_probability at (DROP_MIN_FRACTION + u[3] x (1 -
+    DROP_MIN_FRACTION)) x duration, both on the window of the receiver it reaches first;
+    with probability ctcss_probability it carries CTCSS tone CTCSS_TONES_HZ[u[5] x 50] at
+    phase 2 pi u[6] (signals.add_ctcss). With "timing", each receiver's sample-rate error
+    (the receiver stream's draw) drifts its delay (synth.synthesize ``rate_error``); the
+    message grid is extended to cover the largest drift the config allows."""
+    rate = None
+    if errors is not None and cfg.timing is not None:
+        rate = errors.sample_rate_error_ppm * 1e-6
+        n_grid += int(math.ceil((pc.n_iq + pc.pre_taps + 4) * _max_rate_error_ppm(cfg) * 1e-6)) + 1
+    u = gen.random(7)
+    dur = pc.n_iq / pc.fs
+    d_min = float(delay.min())
+    g_on = -math.inf
+    if u[0] < (cfg.tx_key_up_probability or 0.0):
+        g_on = u[1] * KEY_UP_MAX_FRACTION * dur * pc.fs - d_min + g0
+    g_off = math.inf
+    if u[2] < (cfg.tx_drop_probability or 0.0):
+        g_off = (DROP_MIN_FRACTION + u[3] * (1.0 - DROP_MIN_FRACTION)) * dur * pc.fs - d_min + g0
+    keyed = (int(max(0.0, min(g_on, n_grid))), int(math.ceil(max(0.0, min(g_off, n_grid)))))
+    msg = signals.make_message(gen, kind, n_grid, pc.fs, cfg.audio_library, cfg.voice_min_active_fraction, keyed)
+    ctcss = math.nan
+    if u[4] < (cfg.ctcss_probability or 0.0):
+        ctcss = signals.CTCSS_TONES_HZ[min(int(u[5] * len(signals.CTCSS_TONES_HZ)), len(signals.CTCSS_TONES_HZ) - 1)]
+        msg = signals.add_ctcss(msg, ctcss, 2.0 * math.pi * u[6], pc.fs)
     phase = signals.fm_phase(msg, pc.fs, cfg.fm_deviation_hz)
+    on_start, on_stop = synth.on_edges_samples((g_on, g_off), g0, delay, rate)
     return SignalParams(
         kind=kind, phase_rad=phase, grid_offset=g0, delay_samples=delay, cfo_hz=cfo, theta_rad=theta,
         fir=fir, power_mw=10.0 ** (t.rx_power_dbm / 10.0), tx_cfo_hz=tx_cfo, clock_offset_s=clock,
+        on_grid=(g_on, g_off), rate_error=rate,
+        signal_start_s=np.clip(on_start / pc.fs, 0.0, dur), signal_stop_s=np.clip(on_stop / pc.fs, 0.0, dur),
+        ctcss_hz=ctcss,
     )
 
 
@@ -659,11 +840,15 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
     rejected attempts. Features are always extracted from synthesized IQ; ``want_iq``
     only decides whether the IQ array is returned.
 
-    ``cancel`` (optional, e.g. ``threading.Event().is_set``) is called before every attempt,
-    a sample's first included: a rejected attempt takes well under a millisecond, an
+    ``cancel`` (optional, e.g. ``threading.Event().is_set``) is called before every block
+    of attempts, a sample's first included: a block is one attempt on the Python path
+    (legacy configs, random / hexagonal layouts) and up to ``ATTEMPT_BLOCK`` (16) attempts
+    in one kernel call for a fixed layout with propagation (:mod:`worker.rf.attempts`); a
+    rejected attempt takes well under a millisecond (a few over a terrain set), an
     accepted one also synthesizes its sample (milliseconds at the default config, under a
     second at the largest accepted recording). When it returns True,
-    :class:`GenerationCancelled` is raised. It never changes any output.
+    :class:`GenerationCancelled` is raised (``attempt``: the first attempt not run). It
+    never changes any output.
 
     ``terrain``: the :class:`worker.rf.terrain.Dem` of the config's terrain set
     (``propagation.terrain``; ``worker.terrain`` loads it), None for every other config
@@ -674,12 +859,12 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
     pc = _prepare(cfg)
     check_terrain(cfg, terrain)
     n, r_max, n_iq = int(count), pc.r_max, pc.n_iq
-    iq = np.zeros((n, r_max, n_iq), dtype=np.complex64) if want_iq else None
-    scratch = None if want_iq else np.zeros((r_max, n_iq), dtype=np.complex64)
+    iq, scratch = _iq_buffers(cfg, n, r_max, n_iq, want_iq)
     per = _alloc(n, r_max)
     f64 = {k: np.full(n, np.nan) for k in ("tx_lat", "tx_lon", "tx_alt_m", "gdop", "mean_snr_db", "tx_height_agl_m",
-                                           "true_tx_freq_offset_hz")}
+                                           "true_tx_freq_offset_hz", "ctcss_hz")}
     attempts = np.zeros(n, dtype=np.int32)
+    tx_power = np.full(n, np.nan)
     num_rx = np.zeros(n, dtype=np.int16)
     num_det = np.zeros(n, dtype=np.int16)
     rejections: list[dict[str, int]] = []
@@ -687,20 +872,9 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
     ids: list[list[str]] = []
     for j in range(n):
         idx = first_idx + j
-        rej: dict[str, int] = {}
-        truth = None
-        for k in range(cfg.max_attempts):
-            if cancel is not None and cancel():
-                raise GenerationCancelled(idx, k)
-            t = draw_truth(cfg, rng.stream(seed, idx, k, rng.STREAM_TRUTH), pc, terrain, reject_early=True)
-            reason = check_truth(cfg, t)
-            if reason is None:
-                truth = t
-                break
-            rej[reason] = rej.get(reason, 0) + 1
-        if truth is None:
-            raise GenerationError(idx, cfg.max_attempts, rej)
+        k, truth, rej = _accepted_attempt(cfg, pc, seed, idx, terrain, cancel)
         attempts[j] = k + 1
+        tx_power[j] = truth.tx_power_dbm
         rejections.append(rej)
         errors = None
         if cfg.tx_freq_error_ppm is not None:
@@ -708,13 +882,16 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
         sp = draw_signal(cfg, truth, rng.stream(seed, idx, k, rng.STREAM_SIGNAL), errors)
         kinds.append(sp.kind)
         n_rx = truth.rx_lat.shape[0]
-        buf = iq[j] if iq is not None else scratch
+        buf = iq[j] if iq is not None and iq.dtype == np.complex64 else scratch
         synth.synthesize(
             sp.phase_rad, sp.grid_offset, sp.delay_samples, sp.cfo_hz, sp.theta_rad, sp.fir, sp.power_mw,
             pc.noise_full_mw, pc.fs, buf, rng.stream(seed, idx, k, rng.STREAM_NOISE),
+            rate_error=sp.rate_error, on_grid=sp.on_grid,
         )
+        if cfg.adc_bits is not None:      # receiver AGC + ADC: features see the quantized IQ
+            _adc(cfg, pc, buf, n_rx, iq, j, per)
         feat = extract_features(buf[:n_rx], pc.fs, cfg.bandwidth_hz, cfg.min_snr_db,
-                                tdoa_estimator=cfg.tdoa_estimator or "coherent")
+                                tdoa_estimator=cfg.tdoa_estimator or "coherent", on_interval=sp.on_grid is not None)
         _store(per, j, truth, sp, feat)
         num_rx[j] = n_rx
         det = feat.signal_present
@@ -723,6 +900,7 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
         f64["tx_lat"][j], f64["tx_lon"][j], f64["tx_alt_m"][j] = truth.tx_lat, truth.tx_lon, truth.tx_alt_m
         f64["tx_height_agl_m"][j] = truth.tx_height_agl_m
         f64["true_tx_freq_offset_hz"][j] = sp.tx_cfo_hz
+        f64["ctcss_hz"][j] = sp.ctcss_hz
         f64["gdop"][j] = geometry.gdop(truth.tx_lat, truth.tx_lon, truth.rx_lat[det], truth.rx_lon[det])
         f64["mean_snr_db"][j] = float(np.mean(feat.snr_db[det])) if det.any() else math.nan
     return SampleBatch(
@@ -730,7 +908,7 @@ def generate_samples(cfg: GenerationConfig, seed: int, first_idx: int, count: in
         attempts=attempts,
         rejections=rejections,
         signal_kind=kinds,
-        tx_power_dbm=np.full(n, cfg.tx_power_dbm),
+        tx_power_dbm=tx_power,
         frequency_hz=np.full(n, cfg.frequency_hz),
         num_receivers=num_rx,
         num_receivers_detected=num_det,
@@ -757,6 +935,9 @@ def _store(per: dict[str, np.ndarray], j: int, t: Truth, sp: SignalParams, f) ->
         vals["true_tdoa_s"] = t.toa_s - t.toa_s[f.ref]
     if sp.clock_offset_s is not None:
         vals["true_clock_offset_s"] = sp.clock_offset_s
+    if sp.signal_start_s is not None:
+        vals["true_signal_start_s"] = sp.signal_start_s
+        vals["true_signal_stop_s"] = sp.signal_stop_s
     if t.path_loss_median_db is not None:
         vals["rx_height_agl_m"] = t.rx_height_agl_m
         vals["path_loss_median_db"] = t.path_loss_median_db
@@ -766,3 +947,35 @@ def _store(per: dict[str, np.ndarray], j: int, t: Truth, sp: SignalParams, f) ->
         vals["polarization_loss_db"] = t.polarization_loss_db
     for key, v in vals.items():
         per[key][j, :r] = v
+
+
+def _iq_buffers(cfg: GenerationConfig, n: int, r_max: int, n_iq: int,
+                want_iq: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(the batch's iq array or None, a complex64 (R_max, L) scratch buffer or None):
+    complex64 (n, R_max, L) for configs storing complex64; for "ci16_le" the int16 codes
+    (n, R_max, L, 2) plus a scratch buffer the sample is synthesized in."""
+    dtype = cfg.stored_iq_dtype
+    if dtype not in ("complex64", "ci16_le"):
+        raise ValueError(f"iq_dtype must be ci16_le or complex64, got {dtype!r}")
+    if dtype == "ci16_le" and cfg.adc_bits is None:
+        raise ValueError("iq_dtype ci16_le needs adc_bits (the codes of the receivers' ADC)")
+    scratch = np.zeros((r_max, n_iq), dtype=np.complex64)
+    if not want_iq:
+        return None, scratch
+    if dtype == "ci16_le":
+        return np.zeros((n, r_max, n_iq, 2), dtype=np.int16), scratch
+    return np.zeros((n, r_max, n_iq), dtype=np.complex64), None
+
+
+def _adc(cfg: GenerationConfig, pc: _Prepared, buf: np.ndarray, n_rx: int, iq: np.ndarray | None, j: int,
+         per: dict[str, np.ndarray]) -> None:
+    """Receiver AGC + ADC of an accepted sample (configs with "adc_bits", :mod:`worker.rf.adc`):
+    ``buf`` becomes the dequantized signal the features are estimated from; the codes go
+    to ``iq[j]`` when the batch holds ci16_le codes; scale and clipping to ``per``."""
+    if cfg.agc_target_dbfs is None or cfg.agc_window_ms is None:
+        raise ValueError("adc_bits needs agc_target_dbfs and agc_window_ms")
+    codes = iq[j] if iq is not None and iq.dtype == np.int16 else None
+    _, scale, clipped = adc.agc_adc(buf, n_rx, adc_bits=cfg.adc_bits, target_dbfs=cfg.agc_target_dbfs,
+                                    window_n=adc.window_samples(cfg.agc_window_ms, pc.fs, pc.n_iq), codes=codes)
+    per["iq_scale_mw"][j, :n_rx] = scale[:n_rx]
+    per["clipped_fraction"][j, :n_rx] = clipped[:n_rx]

@@ -62,9 +62,11 @@ def _band_sos(sample_rate_hz: float) -> np.ndarray:
 
 
 @njit(cache=True)
-def _voice_kernel(n, fs, f0_hz, f0_depth, f0_rate_hz, f0_phase, syl_end, syl_formants, syl_amp, bw_hz, out):
+def _voice_kernel(n, fs, f0_hz, f0_depth, f0_rate_hz, f0_phase, syl_end, syl_formants, syl_amp, bw_hz, out,
+                  env_floor=0.0):
     # Source: sawtooth glottal wave whose pitch follows a slow sinusoidal contour;
-    # envelope: raised-sine per syllable; vocal tract: three cascaded resonators.
+    # envelope: raised-sine per syllable (never below env_floor: connected speech; 0 keeps
+    # generator 1.0.0's expression, bit for bit); vocal tract: three cascaded resonators.
     p = 0.0
     y1 = np.zeros(3)
     y2 = np.zeros(3)
@@ -92,7 +94,10 @@ def _voice_kernel(n, fs, f0_hz, f0_depth, f0_rate_hz, f0_phase, syl_end, syl_for
             p -= 1.0
         length = max(syl_end[s] - start, 1)
         env = math.sin(math.pi * (i - start) / length)
-        x = (2.0 * p - 1.0) * syl_amp[s] * env * env
+        if env_floor > 0.0:
+            x = (2.0 * p - 1.0) * syl_amp[s] * max(env * env, env_floor)
+        else:
+            x = (2.0 * p - 1.0) * syl_amp[s] * env * env
         for k in range(3):
             y = b0[k] * x + a1[k] * y1[k] + a2[k] * y2[k]
             y2[k] = y1[k]
@@ -121,8 +126,55 @@ def _finish(m: np.ndarray, sample_rate_hz: float, band_limit: bool, limiter: boo
     return m / peak if peak > 0 else m
 
 
-def voice_message(rng: np.random.Generator, n: int, sample_rate_hz: float) -> np.ndarray:
-    """Formant-synthesized voice-like message with a pitch contour and syllables."""
+# Voiced share of a message (:func:`voiced_fraction`): 5 ms frames whose RMS is at least
+# this fraction (-20 dB) of the loudest frame's count as voiced.
+VOICED_FRAME_S = 0.005
+VOICED_REL_LEVEL = 0.1
+# Steps tried, in order, when a voice message is voiced over less than
+# voice_min_active_fraction: (envelope floor, syllabic compressor?). First every syllable
+# sounds; then a syllabic compressor evens out the loudness of the vowels (the resonator
+# cascade's gain depends on the formants: vowels differ by up to ~25 dB here, where real
+# speech through a transmitter's audio compressor differs by a few dB); then the syllable
+# envelopes get a floor (connected speech; 1 = sustained vowels, voiced throughout).
+_VOICE_STEPS = ((0.0, False), (0.0, True), (0.05, True), (0.2, True), (1.0, True))
+# Syllabic compressor: gain 1 / max(RMS over this window, COMPRESSOR_FLOOR x its maximum).
+COMPRESSOR_WINDOW_S = 0.02
+COMPRESSOR_FLOOR = 0.03
+
+
+def voiced_fraction(m: np.ndarray, sample_rate_hz: float) -> float:
+    """Share of the samples of message ``m`` that are voiced: the RMS over the
+    ``VOICED_FRAME_S`` frame centred on the sample (zero beyond the ends) is at least
+    ``VOICED_REL_LEVEL`` of the largest such RMS. 0 for an all-zero message."""
+    w = max(4, int(round(VOICED_FRAME_S * float(sample_rate_hz))))
+    c = np.concatenate(([0.0], np.cumsum(m * m)))
+    n = m.shape[0]
+    i = np.arange(n)
+    lo = np.clip(i - w // 2, 0, n)
+    hi = np.clip(i - w // 2 + w, 0, n)
+    p = (c[hi] - c[lo]) / w
+    top = float(p.max()) if n else 0.0
+    if top <= 0.0:
+        return 0.0
+    # rms >= rel * rms_max  <=>  p >= rel^2 * p_max
+    return float(np.mean(p >= VOICED_REL_LEVEL * VOICED_REL_LEVEL * top))
+
+
+def voice_message(rng: np.random.Generator, n: int, sample_rate_hz: float,
+                  min_active_fraction: float | None = None,
+                  active_range: tuple[int, int] | None = None) -> np.ndarray:
+    """Formant-synthesized voice-like message with a pitch contour and syllables.
+
+    ``min_active_fraction`` (config key "voice_min_active_fraction", revision 0004): the
+    message is voiced (:func:`voiced_fraction`) over at least this share of its ``n``
+    samples (of ``active_range`` [lo, hi) only, when given: the part of the grid during
+    which the transmitter is keyed), and never silent. The message as drawn is kept when it
+    qualifies; otherwise
+    every syllable is made to sound (a silent syllable takes its drawn loudness), then, if
+    still short, the syllable envelopes get a floor (``_VOICE_ENV_FLOORS``, in order: the
+    gaps between syllables fill, up to sustained vowels). No extra draws, whatever the
+    value: the stream advances as without the key. None: generator 1.0.0's message (a 200
+    ms message may then be voiced over less than 10 % of the window: a nearly bare carrier)."""
     fs = float(sample_rate_hz)
     f0 = rng.uniform(85.0, 255.0)
     depth = rng.uniform(0.05, 0.25)
@@ -133,12 +185,43 @@ def voice_message(rng: np.random.Generator, n: int, sample_rate_hz: float) -> np
     # Start inside a syllable so that message starts are not all at a syllable onset.
     syl_end = np.cumsum(syl_len) - np.int64(rng.uniform(0.0, 1.0) * syl_len[0])
     vowel = rng.integers(0, len(_VOWELS_HZ), n_syl)
-    formants = _VOWELS_HZ[vowel] * rng.uniform(0.9, 1.1, (n_syl, 3))
-    amp = np.where(rng.random(n_syl) < 0.15, 0.0, rng.uniform(0.5, 1.0, n_syl))
+    formants = np.ascontiguousarray(_VOWELS_HZ[vowel] * rng.uniform(0.9, 1.1, (n_syl, 3)))
+    silent = rng.random(n_syl) < 0.15
+    loud = rng.uniform(0.5, 1.0, n_syl)
+    amp = np.where(silent, 0.0, loud)
     amp[0] = max(amp[0], 0.5)  # never an all-silent message
     out = np.empty(n, dtype=np.float64)
-    _voice_kernel(n, fs, f0, depth, rate, ph, syl_end, np.ascontiguousarray(formants), amp, _FORMANT_BW_HZ, out)
-    return _finish(out, fs, True, limiter=True)
+    _voice_kernel(n, fs, f0, depth, rate, ph, syl_end, formants, amp, _FORMANT_BW_HZ, out)
+    m = _finish(out, fs, True, limiter=True)
+    if min_active_fraction is None:
+        return m
+    lo, hi = (0, n) if active_range is None else (max(0, int(active_range[0])), min(n, int(active_range[1])))
+    if hi - lo < 1 or voiced_fraction(m[lo:hi], fs) >= min_active_fraction:
+        return m
+    for floor, compress in _VOICE_STEPS:
+        _voice_kernel(n, fs, f0, depth, rate, ph, syl_end, formants, loud, _FORMANT_BW_HZ, out, floor)
+        x = out
+        if compress:
+            x = scipy.signal.sosfilt(_band_sos(fs), out)
+            x = x / _syllabic_level(x, fs)
+        m = _finish(x, fs, True, limiter=True)
+        if voiced_fraction(m[lo:hi], fs) >= min_active_fraction:
+            break
+    return m
+
+
+def _syllabic_level(x: np.ndarray, fs: float) -> np.ndarray:
+    """Level of ``x`` for the syllabic compressor: centred RMS over COMPRESSOR_WINDOW_S,
+    at least COMPRESSOR_FLOOR of its maximum (pauses stay quiet), 1 for a silent x."""
+    n = x.shape[0]
+    w = max(4, int(round(COMPRESSOR_WINDOW_S * fs)))
+    c = np.concatenate(([0.0], np.cumsum(x * x)))
+    i = np.arange(n)
+    lo = np.clip(i - w // 2, 0, n)
+    hi = np.clip(i - w // 2 + w, 0, n)
+    rms = np.sqrt(np.maximum((c[hi] - c[lo]) / np.maximum(hi - lo, 1), 0.0))
+    top = float(rms.max()) if n else 0.0
+    return np.maximum(rms, COMPRESSOR_FLOOR * top) if top > 0.0 else np.ones(n)
 
 
 def tone_message(rng: np.random.Generator, n: int, sample_rate_hz: float) -> np.ndarray:
@@ -224,10 +307,13 @@ def audio_message(rng: np.random.Generator, n: int, sample_rate_hz: float, folde
     return _finish(m, sample_rate_hz, True, limiter=True)
 
 
-def make_message(rng: np.random.Generator, kind: str, n: int, sample_rate_hz: float, audio_library: str | None) -> np.ndarray:
-    """Message of ``kind`` with ``n`` samples at ``sample_rate_hz`` (float64, peak 1)."""
+def make_message(rng: np.random.Generator, kind: str, n: int, sample_rate_hz: float, audio_library: str | None,
+                 voice_min_active_fraction: float | None = None,
+                 active_range: tuple[int, int] | None = None) -> np.ndarray:
+    """Message of ``kind`` with ``n`` samples at ``sample_rate_hz`` (float64, peak 1);
+    ``voice_min_active_fraction``, ``active_range``: see :func:`voice_message`."""
     if kind == "voice":
-        return voice_message(rng, n, sample_rate_hz)
+        return voice_message(rng, n, sample_rate_hz, voice_min_active_fraction, active_range)
     if kind == "tone":
         return tone_message(rng, n, sample_rate_hz)
     if kind == "dtmf":
@@ -237,6 +323,32 @@ def make_message(rng: np.random.Generator, kind: str, n: int, sample_rate_hz: fl
             raise ValueError("kind 'audio' needs audio_library")
         return audio_message(rng, n, sample_rate_hz, audio_library)
     raise ValueError(f"unknown message kind {kind!r}")
+
+
+# The 50 CTCSS tones (Hz) of EIA/TIA-603 (Land Mobile FM or PM Communications Equipment
+# Measurement and Performance Standards; the 50-tone set programmed in today's radios: the
+# standard's tones plus the later 159.8 ... 254.1 Hz additions, without Motorola's 150.0).
+CTCSS_TONES_HZ = (
+    67.0, 69.3, 71.9, 74.4, 77.0, 79.7, 82.5, 85.4, 88.5, 91.5,
+    94.8, 97.4, 100.0, 103.5, 107.2, 110.9, 114.8, 118.8, 123.0, 127.3,
+    131.8, 136.5, 141.3, 146.2, 151.4, 156.7, 159.8, 162.2, 165.5, 167.9,
+    171.3, 173.8, 177.3, 179.9, 183.5, 186.2, 189.9, 192.8, 196.6, 199.5,
+    203.5, 206.5, 210.7, 218.1, 225.7, 229.1, 233.6, 241.8, 250.3, 254.1,
+)
+# CTCSS deviation as a share of the peak deviation (fm_deviation_hz): common practice sets
+# the sub-audible tone at 10-15 % of the system deviation (e.g. 250-375 Hz of 2.5 kHz
+# narrowband FM); the middle of that range.
+CTCSS_DEVIATION_FRACTION = 0.125
+
+
+def add_ctcss(message: np.ndarray, tone_hz: float, phase_rad: float, sample_rate_hz: float) -> np.ndarray:
+    """``message`` (peak 1) with a CTCSS tone added before FM: ``(1 - c) m + c sin(2 pi f t
+    + phase)``, c = CTCSS_DEVIATION_FRACTION, so the tone deviates the carrier by c x
+    fm_deviation_hz and the peak deviation stays within fm_deviation_hz (the voice is
+    turned down by the tone's share, as a transmitter's deviation limiter does)."""
+    c = CTCSS_DEVIATION_FRACTION
+    t = np.arange(message.shape[0]) / float(sample_rate_hz)
+    return (1.0 - c) * message + c * np.sin(2.0 * math.pi * tone_hz * t + phase_rad)
 
 
 def fm_phase(message: np.ndarray, sample_rate_hz: float, fm_deviation_hz: float) -> np.ndarray:

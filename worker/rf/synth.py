@@ -191,6 +191,135 @@ def _synth_kernel(phi, g0, delay_samp, omega, theta, fir, power_mw, noise_std, a
             _out_loop(scale, yr, yi, out[r])
 
 
+# A sample-rate error drifts the delay by eps samples per sample; the synthesis holds the
+# delay constant over blocks within which it changes by at most this (samples: 2 ns at 50
+# kHz; every block is one sample at |eps| >= 1e-4).
+DRIFT_BLOCK_SAMPLES = 1e-4
+
+
+@njit(cache=True)
+def _phase_block(phi, ib, c0, c1, c2, c3, w, th, pre, k0, k1, ur, ui):
+    for k in range(k0, k1):
+        i = ib + k
+        ph = c0 * phi[i - 1] + c1 * phi[i] + c2 * phi[i + 1] + c3 * phi[i + 2] + w * (k - pre) + th
+        s, c = _sincos(ph)
+        ur[k] = c
+        ui[k] = s
+
+
+@njit(cache=True)
+def _phase_loop_drift(phi, pos0, eps, w, th, pre, ur, ui):
+    # As _phase_loop, for a receiver whose sample rate is off by eps: its sample m = k - pre
+    # sits at grid position m * (1 - eps) + pos0 (the delay grows by m * eps samples). The
+    # delay is held at its value in the middle of blocks of DRIFT_BLOCK_SAMPLES / |eps|
+    # samples (constant Lagrange weights inside a block, as _phase_loop).
+    n = ur.shape[0]
+    blk = n
+    if eps != 0.0:
+        blk = max(1, min(n, int(DRIFT_BLOCK_SAMPLES / abs(eps))))
+    k0 = 0
+    while k0 < n:
+        k1 = min(n, k0 + blk)
+        mid = 0.5 * (k0 + k1 - 1) - pre
+        p0 = pos0 - mid * eps       # grid position of sample m: m + p0 within the block
+        base = math.floor(p0)
+        mu = p0 - base
+        c0 = -mu * (mu - 1.0) * (mu - 2.0) / 6.0
+        c1 = (mu + 1.0) * (mu - 1.0) * (mu - 2.0) / 2.0
+        c2 = -(mu + 1.0) * mu * (mu - 2.0) / 2.0
+        c3 = (mu + 1.0) * mu * (mu - 1.0) / 6.0
+        _phase_block(phi, int(base) - pre, c0, c1, c2, c3, w, th, pre, k0, k1, ur, ui)
+        k0 = k1
+
+
+@njit(cache=True, inline="always")
+def _key_ramp(x):
+    # Amplitude of a transmitter's power ramp at x ramp lengths past its midpoint: 0 before
+    # -1/2, 1 after +1/2, in between sin(pi/4 (1 + sin(pi x))), i.e. power
+    # (1 + sin(pi/2 sin(pi x))) / 2: half power at the midpoint, odd about it (so the
+    # energy equals that of a step at the midpoint), smooth at both ends.
+    if x <= -0.5:
+        return 0.0
+    if x >= 0.5:
+        return 1.0
+    return math.sin(0.25 * math.pi * (1.0 + math.sin(math.pi * x)))
+
+
+@njit(cache=True)
+def _gate_loop(pos0, eps, g_on, g_off, inv_ramp, gate):
+    for n in range(gate.shape[0]):
+        g = n * (1.0 - eps) + pos0
+        gate[n] = _key_ramp((g - g_on) * inv_ramp) * _key_ramp((g_off - g) * inv_ramp)
+
+
+@njit(cache=True)
+def _noise_out_gated_loop(raw, scale, gate, yr, yi, noise_std, out):
+    for n in range(out.shape[0]):
+        a, b = _box_muller(raw[n])
+        sg = scale * gate[n]
+        out[n] = complex(sg * yr[n] + noise_std * a, sg * yi[n] + noise_std * b)
+
+
+@njit(cache=True)
+def _out_gated_loop(scale, gate, yr, yi, out):
+    for n in range(out.shape[0]):
+        sg = scale * gate[n]
+        out[n] = complex(sg * yr[n], sg * yi[n])
+
+
+@njit(cache=True)
+def _synth_msg_kernel(phi, g0, delay_samp, eps, omega, theta, fir, power_mw, noise_std, add_signal, noise_raw,
+                      g_on, g_off, inv_ramp, out, ur, ui, yr, yi, gate):
+    # _synth_kernel for transmissions of revision 0004: receiver r's sample-rate error
+    # eps[r] (the delay drifts by n * eps samples) and the transmission's on-interval
+    # [g_on, g_off) on the message grid (transmitter time; -inf / +inf: on before / after the
+    # window), ramped (_key_ramp over 1 / inv_ramp grid samples). The power is scaled while
+    # on: mean |s|^2 of the ungated signal is power_mw, the gate multiplies it after.
+    n_rx = delay_samp.shape[0]
+    n_s = out.shape[1]
+    pre = fir.shape[1] - 3
+    add_noise = noise_raw.shape[0] > 0
+    gated = add_signal and (g_on > -math.inf or g_off < math.inf)
+    for r in range(n_rx):
+        scale = 0.0
+        pos0 = -delay_samp[r] + g0
+        if add_signal:
+            _phase_loop_drift(phi, pos0, eps[r], omega[r], theta[r], pre, ur, ui)
+            acc = _fir_loop(fir[r], ur, ui, yr, yi)
+            if acc > 0.0:
+                scale = math.sqrt(power_mw[r] * n_s / acc)
+        else:
+            yr[:] = 0.0
+            yi[:] = 0.0
+        if gated:
+            _gate_loop(pos0, eps[r], g_on, g_off, inv_ramp, gate)
+            if add_noise:
+                _noise_out_gated_loop(noise_raw[r], scale, gate, yr, yi, noise_std[r], out[r])
+            else:
+                _out_gated_loop(scale, gate, yr, yi, out[r])
+        elif add_noise:
+            _noise_out_loop(noise_raw[r], scale, yr, yi, noise_std[r], out[r])
+        else:
+            _out_loop(scale, yr, yi, out[r])
+
+
+# Transmitter power ramp at key-up and drop (see _key_ramp): a hard on/off step would
+# splatter over the whole sampled band (and into the out-of-band noise estimate).
+KEY_RAMP_S = 1e-3
+
+
+def on_edges_samples(on_grid: tuple[float, float], grid_offset: int, delay_samples: np.ndarray,
+                     rate_error: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Receiver sample indices (float, (R,) each; +-inf when the transmission is on before /
+    after the window) where the transmission's on-interval ``on_grid`` (message grid,
+    transmitter time) starts and stops at each receiver: the grid position of receiver r's
+    sample n is ``n * (1 - rate_error[r]) + grid_offset - delay_samples[r]``."""
+    eps = np.zeros(delay_samples.shape[0]) if rate_error is None else np.asarray(rate_error, dtype=np.float64)
+    pos0 = float(grid_offset) - np.asarray(delay_samples, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return (on_grid[0] - pos0) / (1.0 - eps), (on_grid[1] - pos0) / (1.0 - eps)
+
+
 def message_grid_offset(max_delay_samples: float, pre_taps: int) -> int:
     """Index of receiver time 0 on the message phase grid (support for all delays)."""
     return pre_taps + int(math.ceil(max_delay_samples)) + 2
@@ -215,6 +344,8 @@ def synthesize(
     noise_rng: np.random.Generator | None,
     *,
     add_signal: bool = True,
+    rate_error: np.ndarray | None = None,
+    on_grid: tuple[float, float] | None = None,
 ) -> None:
     """Write the IQ of R receivers into ``out[:R]`` (complex64, shape (>=R, L), C-contiguous).
 
@@ -226,6 +357,14 @@ def synthesize(
     ``R * L`` raw 64-bit draws of ``noise_rng`` (row-major, one complex sample each, see
     :func:`box_muller_normals`); ``noise_rng=None`` disables the noise (used by tests to check the signal power alone); ``add_signal=False``
     gives noise only.
+
+    Transmissions of revision 0004 (either keyword set; both None: generator 1.0.0's kernel,
+    bit for bit): ``rate_error`` (R,) receiver r samples at ``sample_rate_hz * (1 +
+    rate_error[r])``, so the arrival delay of its sample n is ``delay_samples[r] + n *
+    rate_error[r]`` (the message grid must cover the drift); ``on_grid`` (start, stop) the
+    transmission's on-interval in message-grid samples (transmitter time, -inf / +inf for
+    none), ramped over ``KEY_RAMP_S``; ``power_mw`` is the power while on. The noise draws
+    are the same.
     """
     n_rx = int(delay_samples.shape[0])
     n_s = out.shape[1]
@@ -254,6 +393,25 @@ def synthesize(
         if noise_std.shape != (n_rx,):
             raise ValueError(f"noise_power_full_mw must be a number or one per receiver ({n_rx}), "
                              f"got shape {noise_std.shape}")
+    if rate_error is not None or on_grid is not None:
+        eps = np.zeros(n_rx) if rate_error is None else np.ascontiguousarray(rate_error, dtype=np.float64)
+        g_on, g_off = (-math.inf, math.inf) if on_grid is None else (float(on_grid[0]), float(on_grid[1]))
+        if eps.shape != (n_rx,) or not np.all(np.abs(eps) < 0.01):
+            raise ValueError("rate_error must be one number per receiver, |rate_error| < 0.01")
+        if add_signal:
+            pos0 = float(grid_offset) - np.asarray(delay_samples, dtype=np.float64)
+            lo = np.minimum(-pre * (1.0 - eps), (n_s + 2) * (1.0 - eps)) + pos0
+            hi = np.maximum(-pre * (1.0 - eps), (n_s + 2) * (1.0 - eps)) + pos0
+            if np.min(lo) < 1.0 or np.max(hi) + 3.0 > phase_rad.shape[0]:
+                raise ValueError("delay (with its drift) outside the message grid support")
+        _synth_msg_kernel(
+            np.ascontiguousarray(phase_rad, dtype=np.float64), float(grid_offset),
+            np.ascontiguousarray(delay_samples, dtype=np.float64), eps, omega,
+            np.ascontiguousarray(theta_rad, dtype=np.float64), np.ascontiguousarray(fir, dtype=np.complex128),
+            np.ascontiguousarray(power_mw, dtype=np.float64), noise_std, bool(add_signal), raw,
+            g_on, g_off, 1.0 / (KEY_RAMP_S * float(sample_rate_hz)), out[:n_rx], ur, ui, yr, yi, np.empty(n_s),
+        )
+        return
     _synth_kernel(
         np.ascontiguousarray(phase_rad, dtype=np.float64),
         float(grid_offset),
