@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import psycopg
+import pytest
 
 from tests.helpers import fill_pending_chunks, insert_samples
 from worker import db
@@ -216,3 +217,29 @@ def test_committed_default_config_equals_the_database(conn):
     the database is the home of defaults: regenerate with scripts/dump-default-config."""
     from worker.config import default_config_snapshot
     assert conn.execute("SELECT heimdall.normalize_config('{}')").fetchone()[0] == default_config_snapshot()
+
+
+def test_downgrade_below_0004_refuses_while_ci16_rows_exist(conn, db_url):
+    """0003's IQ table knows complex64 only: a downgrade below 0004 with ci16_le pointer rows
+    fails naming them (55000) and changes nothing; without them it goes through."""
+    import uuid
+
+    url = make_db(conn, "ci16_downgrade", db_url)
+    db.upgrade(url, "head")
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("SET session_replication_role = replica")      # the row's CHECKs alone decide
+        c.execute("INSERT INTO heimdall.synthetic_iq_samples (dataset_id, sample_idx, object_key, byte_offset,"
+                  " byte_length, sha256, shape, dtype, sample_rate_hz, scale_mw)"
+                  " VALUES (%s, 0, 'k', 0, 1200, %s, '{3,100}', 'ci16_le', 50000, '{1e-12,1e-12,0}')",
+                  (str(uuid.uuid4()), "0" * 64))
+    with pytest.raises(Exception, match="ci16_le IQ rows exist"):
+        db.downgrade(url, "0003")
+    with psycopg.connect(url, autocommit=True) as c:
+        assert c.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0004"
+        assert c.execute("SELECT count(*) FROM heimdall.synthetic_iq_samples WHERE dtype = 'ci16_le'"
+                         ).fetchone()[0] == 1
+        c.execute("DELETE FROM heimdall.synthetic_iq_samples")
+    db.downgrade(url, "0003")
+    with psycopg.connect(url, autocommit=True) as c:
+        assert c.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003"
+        assert c.execute("SELECT count(*) FROM heimdall.config_keys WHERE key = 'iq_dtype'").fetchone()[0] == 0
