@@ -69,20 +69,17 @@ def default_config(from_db: bool) -> dict:
         return conn.execute("SELECT heimdall.normalize_config('{}')").fetchone()[0]
 
 
-# Top-level keys revisions 0003 (receivers, splits) and 0004 (ADC, stored dtype, messages) added.
-KEYS_AFTER_0002 = ("noise_environment", "tdoa_estimator", "tx_freq_error_ppm", "rx_lo_error_ppm", "timing", "splits",
-                   "adc_bits", "agc_target_dbfs", "agc_window_ms", "iq_dtype", "tx_power_fluctuation_db",
-                   "tx_key_up_probability", "tx_drop_probability", "ctcss_probability", "voice_min_active_fraction")
-
-
 def revision_0002(cfg: dict) -> dict:
     """The default config as revision 0002 normalized it (the default when issue 12 was
     filed): without the receiver keys of 0003 and 0004."""
-    out = {k: v for k, v in cfg.items() if k not in KEYS_AFTER_0002}
+    from worker.config import keys_added_since
+
+    top, station = keys_added_since("0003")
+    out = {k: v for k, v in cfg.items() if k not in top}
     out["freq_offset_max_hz"] = 500      # 0002's default (0003: an extra offset, 0 by default)
     rx = dict(out["receivers"])
     if "stations" in rx:
-        rx["stations"] = [{k: v for k, v in s.items() if k not in ("noise_environment", "noise_figure_db", "timing")}
+        rx["stations"] = [{k: v for k, v in s.items() if k not in station}
                           for s in rx["stations"]]
     out["receivers"] = rx
     return out

@@ -37,17 +37,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from worker.config import GenerationConfig, default_config_snapshot  # noqa: E402
+from worker.config import GenerationConfig, default_config_snapshot, keys_added_since  # noqa: E402
 from worker.rf import generate_samples, itm, link, rng  # noqa: E402
 from worker.rf.generate import _prepare, draw_truth  # noqa: E402
 
 SEED = 1
 BINS_KM = np.arange(0.0, 210.0, 10.0)
-# Keys revisions 0002, 0003 and 0004 added (a config stored before 0002 has none of them).
-LEGACY_DROP = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna",
-               "noise_environment", "tdoa_estimator", "tx_freq_error_ppm", "rx_lo_error_ppm", "timing", "splits",
-               "adc_bits", "agc_target_dbfs", "agc_window_ms", "iq_dtype", "tx_power_fluctuation_db",
-               "tx_key_up_probability", "tx_drop_probability", "ctcss_probability", "voice_min_active_fraction")
+# Keys revisions 0002 and later added (a config stored before 0002 has none of them).
+LEGACY_DROP, LEGACY_STATION_DROP = keys_added_since("0002")
 
 
 def legacy(cfg: dict) -> dict:
@@ -57,7 +54,7 @@ def legacy(cfg: dict) -> dict:
     out["receivers"] = dict(out["receivers"])
     if "stations" in out["receivers"]:
         out["receivers"]["stations"] = [{k: v for k, v in s.items()
-                                         if k not in ("height_agl_m", "antenna", "noise_figure_db", "noise_environment", "timing")}
+                                         if k not in LEGACY_STATION_DROP}
                                         for s in out["receivers"]["stations"]]
     return out
 

@@ -370,3 +370,23 @@ _ADC_MESSAGE_FIELDS: dict[str, type] = {
     "tx_power_fluctuation_db": float, "tx_key_up_probability": float, "tx_drop_probability": float,
     "ctcss_probability": float, "voice_min_active_fraction": float,
 }
+
+# Top-level config keys each revision added to normalize_config's output, and the keys added
+# to every fixed station: a config stored before revision R has none of the keys of R and
+# later (the single list the golden tests and the benchmarks derive older configs from).
+KEYS_ADDED_BY_REVISION: dict[str, tuple[str, ...]] = {
+    "0002": ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna"),
+    "0003": ("noise_environment", "tdoa_estimator", "tx_freq_error_ppm", "rx_lo_error_ppm", "timing", "splits"),
+    "0004": tuple(_ADC_MESSAGE_FIELDS),
+}
+STATION_KEYS_ADDED_BY_REVISION: dict[str, tuple[str, ...]] = {
+    "0002": ("height_agl_m", "antenna"),
+    "0003": ("noise_figure_db", "noise_environment", "timing"),
+}
+
+
+def keys_added_since(revision: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(top-level keys, station keys) added by ``revision`` and every later one."""
+    top = tuple(k for r, ks in sorted(KEYS_ADDED_BY_REVISION.items()) if r >= revision for k in ks)
+    st = tuple(k for r, ks in sorted(STATION_KEYS_ADDED_BY_REVISION.items()) if r >= revision for k in ks)
+    return top, st

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worker.config import GenerationConfig, default_config_snapshot
+from worker.config import GenerationConfig, default_config_snapshot, keys_added_since
 from worker.rf import generate_samples
 
 # (name, config overrides, seed, first index, count)
@@ -32,16 +32,12 @@ CASES = [
 ]
 
 
-# Top-level keys revisions 0002, 0003 and 0004 added to normalize_config's output, and the keys
+# Top-level keys revisions 0002 and later added to normalize_config's output, and the keys
 # they added to every station: a config stored before 0002 has none of them.
-LEGACY_DROP = ("propagation", "tx_height_agl_min_m", "tx_height_agl_max_m", "tx_antenna",
-               "noise_environment", "tdoa_estimator", "tx_freq_error_ppm", "rx_lo_error_ppm", "timing",
-               "adc_bits", "agc_target_dbfs", "agc_window_ms", "iq_dtype", "tx_power_fluctuation_db",
-               "tx_key_up_probability", "tx_drop_probability", "ctcss_probability", "voice_min_active_fraction")
+LEGACY_DROP, LEGACY_STATION_DROP = keys_added_since("0002")
 # Defaults a later revision changed for NEW configs, as 0001 stored them (0003: with the
 # oscillator keys freq_offset_max_hz became an extra offset, 0 by default).
 LEGACY_VALUES = {"freq_offset_max_hz": 500}
-LEGACY_STATION_DROP = ("height_agl_m", "antenna", "noise_figure_db", "noise_environment", "timing")
 # SampleBatch fields of generator 1.0.0 (all but iq), in their order then.
 LEGACY_FIELDS = (
     "sample_idx", "attempts", "rejections", "signal_kind", "tx_lat", "tx_lon", "tx_alt_m", "tx_power_dbm",
