@@ -116,8 +116,41 @@ def config_0003(overrides: dict) -> dict:
     return cfg
 
 
+# Revision 0004 was released with the default config of tests/unit/config_0004_default.json
+# (0003's plus the receivers' AGC/ADC with ci16_le storage and the messages: key-up/drop,
+# power fluctuation, CTCSS, never-silent voice). The cases reach every branch of the
+# on-interval estimation: whole and cut transmissions (every receiver cut when key-up and
+# drop are certain), both TDOA estimators, complex64 storage, CTCSS on every message.
+CASES_0004 = [
+    ("0004-default", {}, 42, 0, 4),
+    ("0004-default-far-index", {}, 11, 300_000, 3),
+    ("0004-cut-joint", {"tx_key_up_probability": 1.0, "tx_drop_probability": 1.0, "ctcss_probability": 1.0,
+                        "duration_ms": 100}, 5, 20, 4),
+    ("0004-cut-coherent-tone", {"tx_key_up_probability": 0.5, "tx_drop_probability": 0.5,
+                                "tdoa_estimator": "coherent", "signal_mix": {"tone": 1}, "duration_ms": 60},
+     8, 3, 4),
+    ("0004-complex64-free-space", {"iq_dtype": "complex64", "propagation": {"model": "free_space"},
+                                   "tx_key_up_probability": 1.0, "duration_ms": 80}, 13, 40, 3),
+]
+# SampleBatch fields of the 0004 release (all but iq), in their order then.
+FIELDS_0004 = FIELDS_0003 + (
+    "clipped_fraction", "iq_scale_mw", "true_signal_start_s", "true_signal_stop_s", "ctcss_hz",
+)
+CONFIG_0004 = Path(__file__).with_name("config_0004_default.json")
+
+
+def config_0004(overrides: dict) -> dict:
+    """The 0004 release's default config with ``overrides`` (as :func:`config_0003`)."""
+    cfg = json.loads(CONFIG_0004.read_text())
+    for key, value in overrides.items():
+        cfg[key] = {**cfg[key], **value} if key == "propagation" else value
+    return cfg
+
+
 if __name__ == "__main__":
     for name, overrides, seed, first, count in CASES:
         print(name, batch_digests(case_config(overrides), seed, first, count))
     for name, overrides, seed, first, count in CASES_0003:
         print(name, batch_digests(config_0003(overrides), seed, first, count, FIELDS_0003))
+    for name, overrides, seed, first, count in CASES_0004:
+        print(name, batch_digests(config_0004(overrides), seed, first, count, FIELDS_0004))

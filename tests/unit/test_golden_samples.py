@@ -10,10 +10,13 @@ import pytest
 from tests.unit.golden_samples import (
     CASES,
     CASES_0003,
+    CASES_0004,
     FIELDS_0003,
+    FIELDS_0004,
     batch_digests,
     case_config,
     config_0003,
+    config_0004,
 )
 
 GOLDEN = {
@@ -53,3 +56,26 @@ def test_0003_configs_keep_their_bytes(name, overrides, seed, first, count):
     their bytes: the keys of revision 0004 (ADC, ci16 storage, messages) are absent there."""
     features, iq = batch_digests(config_0003(overrides), seed, first, count, FIELDS_0003)
     assert (features, iq) == GOLDEN_0003[name], f"{name}: generator output changed for a 0003 config"
+
+
+# Computed from the code of the 0004 release (commit f29595e) before any later change.
+GOLDEN_0004 = {
+    "0004-default": ("3dc06d685d83e3a2787c077820169d873d782ba554e096e9f90a26c002e6fcf0",
+                     "1e27c152342baada4c4e321924403f31cf2ae0b3dcb1bbbdd3db977e98eceb6a"),
+    "0004-default-far-index": ("6526b091ad5a99eb35d9fb1b85dfbf8b5c3e6d3b34affa6b04b0b9cfb6690b2e",
+                               "ebfb6908119015ff3d5da2a3ee3abdd024917c868cf0d519f3d9b11e434177b1"),
+    "0004-cut-joint": ("d124090bb1358e4c91f13037e794d36939742e0a921ebef1a832ac0723969be3",
+                       "18f971ca295d1c97366c18a406cd66313644895e24e2a6b27bf484689ae1ce14"),
+    "0004-cut-coherent-tone": ("fa897096111f712c15951b390582a50d71328e39a9d2dd728b761fbdcaa85902",
+                               "a6c84afe124b67a062716e1de99ea4cdf7c57eea6008ac3c2c270120cb0e1650"),
+    "0004-complex64-free-space": ("581b61f8e2dc9ce045ac9f143f0f6c00f3827773b825bb69adcde8e698f2f942",
+                                  "bb46c7717473385ddc9702e93f81e8ca4a4c1483f81143016ace2b96010f91d2"),
+}
+
+
+@pytest.mark.parametrize("name, overrides, seed, first, count", CASES_0004, ids=[c[0] for c in CASES_0004])
+def test_0004_configs_keep_their_bytes(name, overrides, seed, first, count):
+    """Datasets created with the 0004 release's configs (ci16 ADC codes, key-up/drop, CTCSS,
+    both TDOA estimators, complex64 storage) keep their bytes, features and IQ."""
+    features, iq = batch_digests(config_0004(overrides), seed, first, count, FIELDS_0004)
+    assert (features, iq) == GOLDEN_0004[name], f"{name}: generator output changed for a 0004 config"
