@@ -239,3 +239,85 @@ def test_configs_without_adc_bits_are_untouched():
     assert np.isnan(b.clipped_fraction).all() and np.isnan(b.iq_scale_mw).all()
     with pytest.raises(ValueError, match="adc_bits"):
         generate_samples(GenerationConfig.from_normalized({**copy.deepcopy(d), "iq_dtype": "ci16_le"}), 5, 0, 1)
+
+
+# The kernel of the 0004 release, kept verbatim as the slow reference: the fast kernel must
+# give the same codes, scale, clipped fraction and dequantized buffer bit for bit (released
+# datasets regenerate bit-identically).
+def _reference_agc_adc(buf, n_rx, window_n, target_codes2, step_db, min_power_mw, lsb, m, codes, scale, clipped):
+    r_all, length = buf.shape
+    for r in range(r_all):
+        if r >= n_rx:
+            buf[r] = 0.0
+            codes[r] = 0
+            continue
+        p_w = min_power_mw
+        for b0 in range(0, length, window_n):
+            b1 = min(b0 + window_n, length)
+            acc = 0.0
+            for i in range(b0, b1):
+                re = float(buf[r, i].real)
+                im = float(buf[r, i].imag)
+                acc += re * re + im * im
+            p_w = max(p_w, acc / (b1 - b0))
+        gain_db = 10.0 * math.log10(target_codes2 / p_w)
+        gain_db = step_db * np.rint(gain_db / step_db)
+        s32 = np.float32(10.0 ** (-gain_db / 10.0))
+        amp = np.float32(math.sqrt(float(s32)))
+        g = 1.0 / float(amp)
+        qi = lsb * np.rint(buf[r].real.astype(np.float64) * g / lsb)
+        qq = lsb * np.rint(buf[r].imag.astype(np.float64) * g / lsb)
+        hit = (qi > m) | (qi < -m) | (qq > m) | (qq < -m)
+        ci = np.clip(qi, -m, m).astype(np.int16)
+        cq = np.clip(qq, -m, m).astype(np.int16)
+        codes[r, :, 0] = ci
+        codes[r, :, 1] = cq
+        buf[r] = (ci.astype(np.float32) * amp) + 1j * (cq.astype(np.float32) * amp)
+        scale[r] = s32
+        clipped[r] = int(hit.sum()) / length
+
+
+def _reference(x: np.ndarray, n_rx: int, bits: int, target: float, window_n: int):
+    buf = x.copy()
+    r, length = buf.shape
+    codes = np.empty((r, length, 2), np.int16)
+    scale = np.zeros(r, np.float32)
+    clipped = np.full(r, np.nan)
+    m = adc.full_scale(bits)
+    _reference_agc_adc(buf, n_rx, window_n, float(m) * float(m) * 10.0 ** (target / 10.0), adc.AGC_STEP_DB,
+                       adc.AGC_MIN_POWER_MW, float(1 << (16 - bits)), float(m), codes, scale, clipped)
+    return buf, codes, scale, clipped
+
+
+@pytest.mark.parametrize("bits, target, window_n, length", [
+    (16, -15.0, 500, 10_000), (12, -3.0, 333, 7_001), (8, -0.5, 1000, 4_000), (14, -40.0, 4_000, 4_000),
+    (16, -1.0, 1, 300), (10, -12.0, 97, 5_000),
+])
+def test_kernel_equals_the_released_reference_bit_for_bit(bits, target, window_n, length):
+    """Blocks of nearly equal power (the loudest decided within rounding), clipping bursts,
+    a key-up after noise, silence, and a padding row: every output equals the reference's."""
+    g = np.random.default_rng(bits * 1000 + window_n)
+    rows = []
+    for k in range(6):
+        x = _gaussian(10.0 ** g.uniform(-14, -8), length, seed=k + bits)
+        if k == 1:      # equal-power blocks: a constant-envelope tone, the max decided by rounding
+            x = _sinusoid(2e-10, length, f=0.25)
+        if k == 2:      # late key-up far above the noise, with bursts that clip
+            x[length // 2:] += _sinusoid(1e-8, length - length // 2)
+            x[length // 2::97] *= 30.0
+        if k == 3:
+            x[:] = 0.0
+        if k == 4:      # tiny values near the floor
+            x *= np.float32(1e-6)
+        rows.append(x)
+    x = np.ascontiguousarray(np.stack(rows).astype(np.complex64))
+    ref = _reference(x, 5, bits, target, window_n)
+    buf = x.copy()
+    codes, scale, clipped = adc.agc_adc(buf, 5, adc_bits=bits, target_dbfs=target, window_n=window_n)
+    assert codes.tobytes() == ref[1].tobytes()
+    assert buf.tobytes() == ref[0].tobytes()
+    assert scale.tobytes() == ref[2].tobytes()
+    assert np.array_equal(clipped, ref[3], equal_nan=True)
+    assert np.isnan(clipped[5])
+    if 1 < window_n < length // 2:     # the bursts clip unless one block holds them all or each is its own
+        assert clipped[2] > 0.0

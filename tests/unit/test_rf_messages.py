@@ -340,3 +340,136 @@ def test_sample_rate_error_is_applied_only_with_the_message_keys(legacy_config_d
     old = GenerationConfig.from_normalized({k: v for k, v in message_config(legacy_config_dict, timing=timing).items()
                                             if k not in MESSAGE_KEYS})
     assert G.draw_signal(old, t, rng.stream(1, 0, 0, rng.STREAM_SIGNAL), e).rate_error is None
+
+
+# --- fast kernels equal the 0004 release's code ---------------------------------------------
+# The released on-interval detector (4 rounds, no early exit) and voiced_fraction (numpy),
+# verbatim as slow references: the kernels that replace them must agree bit for bit.
+
+def _released_on_interval(y, noise_pow):
+    from worker.rf.features import ON_CUT_MAX_LEVEL, ON_CUT_MIN_SAMPLES, ON_CUT_MIN_Z
+    n_rx, m = y.shape
+    out = np.empty((n_rx, 2))
+    for r in range(n_rx):
+        out[r] = 0.0, m
+        nz = float(noise_pow[r])
+        p = [float(a.real) * float(a.real) + float(a.imag) * float(a.imag) for a in y[r]]
+        tot = 0.0
+        for v in p:
+            tot += v
+        lvl = tot / m - nz
+        if not lvl > 0.0:
+            continue
+        a0, b0 = 0, m
+        for _ in range(4):
+            thr = nz + 0.5 * lvl
+            best, run, start, ba, bb = -1.0, 0.0, 0, 0, 0
+            for t in range(m):
+                if run <= 0.0:
+                    run, start = 0.0, t
+                run += p[t] - thr
+                if run > best:
+                    best, ba, bb = run, start, t + 1
+            if bb - ba <= 0:
+                break
+            s_in = 0.0
+            for t in range(ba, bb):
+                s_in += p[t]
+            new = s_in / (bb - ba) - nz
+            a0, b0 = ba, bb
+            if not new > 0.0:
+                break
+            lvl = new
+        s1 = s2 = 0.0
+        for t in range(a0, b0):
+            s1 += p[t]
+            s2 += p[t] * p[t]
+        n_in = b0 - a0
+        if n_in < 2:
+            continue
+        mu_in = s1 / n_in
+        var_in = max(s2 / n_in - mu_in * mu_in, 0.0)
+        for side in range(2):
+            lo, hi = (0, a0) if side == 0 else (b0, m)
+            n_out = hi - lo
+            ok = n_out >= ON_CUT_MIN_SAMPLES
+            if ok:
+                o1 = o2 = 0.0
+                for t in range(lo, hi):
+                    o1 += p[t]
+                    o2 += p[t] * p[t]
+                mu_out = o1 / n_out
+                var_out = max(o2 / n_out - mu_out * mu_out, 0.0)
+                se = math.sqrt(var_in / n_in + var_out / n_out)
+                ok = (mu_in - mu_out) >= ON_CUT_MIN_Z * se and (mu_out - nz) <= ON_CUT_MAX_LEVEL * (mu_in - nz)
+            out[r, side] = (a0 if side == 0 else b0) if ok else (0.0 if side == 0 else m)
+    return out
+
+
+def test_on_interval_kernel_equals_the_released_detector():
+    from worker.rf.features import _on_interval_kernel
+    gen = np.random.Generator(np.random.SFC64(11))
+    m = 1200
+    rows, noise = [], []
+    for k in range(24):
+        nz = 10.0 ** gen.uniform(-12, -10)
+        x = (gen.standard_normal(m) + 1j * gen.standard_normal(m)) * math.sqrt(nz / 2)
+        a, b = sorted(gen.integers(0, m, 2)) if k % 4 else (0, m)
+        if k % 6 == 5:
+            a, b = 0, int(gen.integers(m // 3, m))
+        snr = 10.0 ** gen.uniform(-0.5, 3)     # -5 .. 30 dB: weak ones stop early or never cut
+        x[a:b] += np.exp(1j * gen.uniform(0, 6.3, b - a)) * math.sqrt(snr * nz) * (1 + 0.3 * gen.standard_normal(b - a))
+        rows.append(x)
+        noise.append(nz * (0.5 if k == 7 else 1.0) * (50.0 if k == 9 else 1.0))
+    y = np.ascontiguousarray(np.stack(rows).astype(np.complex64))
+    noise = np.asarray(noise)
+    out = np.empty((y.shape[0], 2))
+    _on_interval_kernel(y, noise, out)
+    ref = _released_on_interval(y, noise)
+    assert np.array_equal(out, ref)
+    assert ((out[:, 0] > 0) | (out[:, 1] < m)).sum() >= 8      # cuts found, not only whole windows
+
+
+def _released_voiced_fraction(m, fs):
+    w = max(4, int(round(signals.VOICED_FRAME_S * float(fs))))
+    c = np.concatenate(([0.0], np.cumsum(m * m)))
+    n = m.shape[0]
+    i = np.arange(n)
+    lo = np.clip(i - w // 2, 0, n)
+    hi = np.clip(i - w // 2 + w, 0, n)
+    p = (c[hi] - c[lo]) / w
+    top = float(p.max()) if n else 0.0
+    if top <= 0.0:
+        return 0.0
+    return float(np.mean(p >= signals.VOICED_REL_LEVEL * signals.VOICED_REL_LEVEL * top))
+
+
+@pytest.mark.parametrize("fs", [8_000.0, 50_000.0, 96_000.0])
+def test_voiced_fraction_equals_the_released_definition(fs):
+    gen = np.random.default_rng(int(fs))
+    for n in (0, 1, 3, 50, 1_000, 10_000):
+        for k in range(4):
+            m = gen.standard_normal(n) * np.repeat(gen.uniform(0, 1, n // 100 + 1) ** 4, 100)[:n]
+            if k == 1:
+                m[: n // 2] = 0.0
+            if k == 2:
+                m[:] = 0.0
+            assert signals.voiced_fraction(m, fs) == _released_voiced_fraction(m, fs)
+
+
+def test_overlap_window_is_the_released_formula():
+    # the ramps-only cosine of features._overlap_window vs the 0004 release's expression
+    from worker.rf.features import _PI, TAPER_FRACTION, _overlap_window
+    gen = np.random.default_rng(5)
+    for t in range(200):
+        m = int(gen.integers(64, 4000))
+        lo = int(gen.integers(0, m - 20))
+        hi = int(gen.integers(lo + 16, m + 1))
+        shift = float(gen.uniform(-30, 30)) if t % 2 else 0.0
+        L = hi - lo
+        nt = max(1, int(TAPER_FRACTION * L))
+        u = np.arange(m) - shift - lo + 0.5
+        rise = np.clip(u / nt, 0.0, 1.0)
+        fall = np.clip((L - u) / nt, 0.0, 1.0)
+        released = (0.5 - 0.5 * np.cos(_PI * rise)) * (0.5 - 0.5 * np.cos(_PI * fall))
+        assert _overlap_window(m, lo, hi, shift).tobytes() == released.tobytes()

@@ -179,3 +179,24 @@ def test_scaling_is_linear(legacy_config_dict):
     np.testing.assert_allclose(f2.rssi_dbm - f1.rssi_dbm, 20.0, atol=1e-4)
     np.testing.assert_allclose(f2.noise_floor_dbm - f1.noise_floor_dbm, 20.0, atol=1e-4)
     np.testing.assert_allclose(f2.snr_db, f1.snr_db, atol=1e-4)
+
+
+def test_batched_fft_rows_equal_one_row_ffts_bit_for_bit():
+    """extract_features takes the reference's autocorrelation width from the TDOA kernel's
+    row ``ref`` of the batched cross-correlation instead of a separate one-row FFT; released
+    bytes stay equal only if scipy's batched FFT gives each row exactly the one-row values
+    (pocketfft transforms rows independently). If a scipy upgrade breaks this, the golden
+    tests fail too, and this test names the cause."""
+    import scipy.fft
+    gen = np.random.default_rng(0)
+    for t in range(60):
+        r = int(gen.integers(2, 9))
+        m = (4096, 2048, 1000, 3072)[t % 4]
+        z = gen.standard_normal((r, m)) + 1j * gen.standard_normal((r, m))
+        ref = int(gen.integers(0, r))
+        batched = scipy.fft.ifft(z * np.conj(z[ref]), axis=1, workers=1)[ref]
+        single = scipy.fft.ifft(z[ref:ref + 1] * np.conj(z[ref:ref + 1]), axis=1, workers=1)[0]
+        assert batched.tobytes() == single.tobytes()
+        y = z.astype(np.complex64)
+        assert scipy.fft.fft(y, axis=1, workers=1)[ref].tobytes() == scipy.fft.fft(y[ref:ref + 1], axis=1,
+                                                                                   workers=1)[0].tobytes()

@@ -105,9 +105,80 @@ def dequantize(codes: np.ndarray, scale_mw: np.ndarray) -> np.ndarray:
     return ci16_to_complex64(codes, scale_mw)
 
 
+# Relative margin within which a block's approximate mean power (any summation order) may
+# hide the loudest block: rounding moves a sum of n non-negative terms by at most ~n * 2**-53
+# relative (~1e-9 for n = 1e7), so blocks below the largest approximate mean by more than
+# this cannot be the loudest and are not summed exactly.
+_BLOCK_CANDIDATE_MARGIN = 1e-6
+
+
+@njit(cache=True, fastmath={"reassoc", "nsz"})
+def _approx_block_means(row, window_n, out):
+    # Mean power of each AGC block of ``row``, summed in whatever order vectorizes (the
+    # exact value, in the released order, is computed for the candidate blocks only).
+    length = row.shape[0]
+    k = 0
+    for b0 in range(0, length, window_n):
+        b1 = min(b0 + window_n, length)
+        acc = 0.0
+        for i in range(b0, b1):
+            re = np.float64(row[i].real)
+            im = np.float64(row[i].imag)
+            acc += re * re + im * im
+        out[k] = acc / (b1 - b0)
+        k += 1
+
+
+@njit(cache=True)
+def _loudest_block_power(row, window_n, min_power_mw, approx):
+    # max(min_power_mw, mean power of the loudest block), every mean summed sequentially
+    # in sample order (the released definition, bit for bit), but only for the blocks whose
+    # approximate mean is within _BLOCK_CANDIDATE_MARGIN of the largest: the sequential sum
+    # is a latency-bound chain, the approximate one is not.
+    length = row.shape[0]
+    _approx_block_means(row, window_n, approx)
+    n_blocks = (length + window_n - 1) // window_n
+    top = 0.0
+    finite = True
+    for k in range(n_blocks):
+        if not math.isfinite(approx[k]):
+            finite = False
+        elif approx[k] > top:
+            top = approx[k]
+    p_w = min_power_mw
+    for k in range(n_blocks):
+        if finite and not approx[k] >= top * (1.0 - _BLOCK_CANDIDATE_MARGIN):
+            continue
+        b0 = k * window_n
+        b1 = min(b0 + window_n, length)
+        acc = 0.0
+        for i in range(b0, b1):
+            v = row[i]
+            re = np.float64(v.real)
+            im = np.float64(v.imag)
+            acc += re * re + im * im
+        p_w = max(p_w, acc / (b1 - b0))
+    return p_w
+
+
+@njit(cache=True)
+def _quantize_row(x, c, hit, g_lsb, lsb, m, amp):
+    # I and Q alike (x: float32 view of one receiver's complex64 row, 2 L values; c: int16
+    # codes in the same order): round to the LSB, clip to +-m, write back code * amp. One
+    # flat branch-free loop, so it vectorizes.
+    for j in range(x.shape[0]):
+        q = lsb * np.rint(np.float64(x[j]) * g_lsb)
+        hit[j] = (q > m) | (q < -m)
+        code = np.int16(min(max(q, -m), m))
+        c[j] = code
+        x[j] = np.float32(code) * amp
+
+
 @njit(cache=True)
 def _agc_adc_kernel(buf, n_rx, window_n, target_codes2, step_db, min_power_mw, lsb, m, codes, scale, clipped):
     r_all, length = buf.shape
+    approx = np.empty((length + window_n - 1) // window_n)
+    hit = np.empty(2 * length, dtype=np.bool_)
     for r in range(r_all):
         if r >= n_rx:
             for i in range(length):
@@ -115,41 +186,17 @@ def _agc_adc_kernel(buf, n_rx, window_n, target_codes2, step_db, min_power_mw, l
                 codes[r, i, 0] = 0
                 codes[r, i, 1] = 0
             continue
-        p_w = min_power_mw
-        for b0 in range(0, length, window_n):
-            b1 = min(b0 + window_n, length)
-            acc = 0.0
-            for i in range(b0, b1):
-                v = buf[r, i]
-                re = np.float64(v.real)
-                im = np.float64(v.imag)
-                acc += re * re + im * im
-            p_w = max(p_w, acc / (b1 - b0))
+        p_w = _loudest_block_power(buf[r], window_n, min_power_mw, approx)
         gain_db = 10.0 * math.log10(target_codes2 / p_w)
         gain_db = step_db * np.rint(gain_db / step_db)
         s32 = np.float32(10.0 ** (-gain_db / 10.0))        # mW per code^2, as stored
         amp = np.float32(math.sqrt(np.float64(s32)))        # sqrt(mW) per code
         g = 1.0 / np.float64(amp)                           # codes per sqrt(mW)
+        # (x * g) / lsb == x * (g / lsb) bit for bit: lsb is a power of two, so both are the
+        # one rounding of the same real number
+        _quantize_row(buf[r].view(np.float32), codes[r].reshape(2 * length), hit, g / lsb, lsb, m, amp)
         n_clip = 0
-        for i in range(length):
-            v = buf[r, i]
-            qi = lsb * np.rint(np.float64(v.real) * g / lsb)
-            qq = lsb * np.rint(np.float64(v.imag) * g / lsb)
-            hit = False
-            if qi > m:
-                qi, hit = m, True
-            elif qi < -m:
-                qi, hit = -m, True
-            if qq > m:
-                qq, hit = m, True
-            elif qq < -m:
-                qq, hit = -m, True
-            if hit:
-                n_clip += 1
-            ci = np.int16(qi)
-            cq = np.int16(qq)
-            codes[r, i, 0] = ci
-            codes[r, i, 1] = cq
-            buf[r, i] = complex(np.float32(ci) * amp, np.float32(cq) * amp)
+        for i in range(length):           # an IQ sample clips when I or Q does
+            n_clip += hit[2 * i] | hit[2 * i + 1]
         scale[r] = s32
         clipped[r] = n_clip / length

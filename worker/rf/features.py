@@ -805,9 +805,10 @@ def _on_interval_kernel(y, noise_pow, out):
     # energy detection of one contiguous interval. P = power above the noise (noise_pow[r]
     # per sample) inside the interval, first over the whole window; the interval is the
     # maximum-sum run of |y|^2 - (noise + P/2) (Kadane), i.e. it ends where the power
-    # crosses half of the on-power; P is re-estimated inside and the search repeated (4
-    # rounds). Each end cut off is then tested against the inside (ON_CUT_MIN_Z standard
-    # errors below it, ON_CUT_MAX_LEVEL, ON_CUT_MIN_SAMPLES); a cut that fails is undone.
+    # crosses half of the on-power; P is re-estimated inside and the search repeated (at
+    # most 4 rounds; it stops when the interval no longer moves). Each end cut off is then
+    # tested against the inside (ON_CUT_MIN_Z standard errors below it, ON_CUT_MAX_LEVEL,
+    # ON_CUT_MIN_SAMPLES); a cut that fails is undone.
     n_rx, m = y.shape
     p = np.empty(m)
     for r in range(n_rx):
@@ -841,6 +842,10 @@ def _on_interval_kernel(y, noise_pow, out):
                     ba = start
                     bb = t + 1
             if bb - ba <= 0:
+                break
+            if ba == a0 and bb == b0:
+                # the interval of the previous round (or the whole window, whose level
+                # `tot` summed the same way): the level and every later round are the same
                 break
             s_in = 0.0
             for t in range(ba, bb):
@@ -947,9 +952,27 @@ def _overlap_window(m: int, lo: int, hi: int, shift: float = 0.0) -> np.ndarray:
     L = hi - lo
     nt = max(1, int(TAPER_FRACTION * L))
     u = np.arange(m) - shift - lo + 0.5
-    rise = np.clip(u / nt, 0.0, 1.0)
-    fall = np.clip((L - u) / nt, 0.0, 1.0)
-    return (0.5 - 0.5 * np.cos(_PI * rise)) * (0.5 - 0.5 * np.cos(_PI * fall))
+    return _raised_cosine(np.clip(u / nt, 0.0, 1.0)) * _raised_cosine(np.clip((L - u) / nt, 0.0, 1.0))
+
+
+def _raised_cosine(x: np.ndarray) -> np.ndarray:
+    """0.5 - 0.5 cos(pi x) of x in [0, 1], the cosine evaluated only where 0 < x < 1 (the
+    ramps): at 0 and 1 the formula gives exactly 0.0 and 1.0 (cos(pi) == -1.0 in float64),
+    so the values are the formula's, bit for bit."""
+    out = (x >= 1.0).astype(np.float64)
+    ramp = np.flatnonzero((x > 0.0) & (x < 1.0))
+    out[ramp] = 0.5 - 0.5 * np.cos(_PI * x[ramp])
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _overlap_reference_window(m: int, lo: int, hi: int, k_sig: int, df_hz: float) -> tuple[np.ndarray, float, float]:
+    """The reference's overlap window (:func:`_overlap_window`, no shift; read-only), its
+    mean square and :func:`_window_spurious_hz2`: the same for every pair of a sample
+    whose overlap the reference bounds."""
+    w = _overlap_window(m, lo, hi)
+    w.setflags(write=False)
+    return w, float(np.mean(w * w)), _window_spurious_hz2(w, k_sig, df_hz)
 
 
 def _overlap_tdoa(y_raw, om, r, ref, on, estimator, snr, p_sig, noise_density, fs, n, k_keep, kmax, bw,
@@ -974,20 +997,19 @@ def _overlap_tdoa(y_raw, om, r, ref, on, estimator, snr, p_sig, noise_density, f
     nan = math.nan
     if hi - lo < max(ON_MIN_OVERLAP_FRACTION * m, 16):
         return nan, nan, nan, nan, nan, nan, 0.0
-    w_ref = _overlap_window(m, lo, hi)
-    g2 = float(np.mean(w_ref * w_ref))
+    k_sig = int(math.floor(bw / 2.0 / (fs / n)))
+    w_ref, g2, spurious_hz2 = _overlap_reference_window(m, lo, hi, k_sig, fs / n)
     shift = float(lag0) if abs(lag0) < 0.25 * (hi - lo) else 0.0
     for _ in range(2):
         w = _overlap_window(m, lo, hi, shift)
-        yy = y_raw[[r, ref]].copy()
+        yy = y_raw[[r, ref]]
         _derotate_loop(yy[0], om[r], w)
         _derotate_loop(yy[1], om[ref], w_ref)
         zf = scipy.fft.fft(yy, axis=1, workers=1)
         if estimator == "joint":
-            k_sig = int(math.floor(bw / 2.0 / (fs / n)))
             tout, nu, q = _joint_tdoa(yy, zf, 1, np.ones(2, np.bool_), snr[[r, ref]], p_sig[[r, ref]],
                                       noise_density[[r, ref]], fs, n, k_keep, kmax, bw, taper_power=g2,
-                                      spurious_hz2=_window_spurious_hz2(w_ref, k_sig, fs / n))
+                                      spurious_hz2=spurious_hz2)
             # The sigma's bins are 1/T wide; the overlap holds g2 / g2_full of the window's
             # independent bins: var scales by the inverse.
             sigma = q[0, 0] / math.sqrt(g2 / _taper_power(m))
@@ -995,17 +1017,15 @@ def _overlap_tdoa(y_raw, om, r, ref, on, estimator, snr, p_sig, noise_density, f
         else:
             corr = scipy.fft.ifft(zf * np.conj(zf[1]), axis=1, workers=1)
             tout = np.empty((2, 2))
-            _tdoa_kernel(zf, 1, np.array([True, False]), corr, kmax, tout)
+            _tdoa_kernel(zf, 1, np.ones(2, np.bool_), corr, kmax, tout)
             sigma = coh = amb = nan
             nu0 = 0.0
         lag = float(tout[0, 0])
         if not (abs(lag - shift) > 0.5 and abs(lag) < 0.25 * (hi - lo)):
             break
         shift = lag
-    auto = np.empty((1, 2))
-    _tdoa_kernel(zf[1:2], 0, np.ones(1, np.bool_),
-                 scipy.fft.ifft(zf[1:2] * np.conj(zf[1:2]), axis=1, workers=1), kmax, auto)
-    return tout[0, 0], tout[0, 1], auto[0, 1], sigma, coh, amb, nu0
+    # tout[1]: the reference's own row, i.e. its autocorrelation peak at lag 0 (width^2)
+    return tout[0, 0], tout[0, 1], tout[1, 1], sigma, coh, amb, nu0
 
 
 def extract_features(iq: np.ndarray, sample_rate_hz: float, bandwidth_hz: float, min_snr_db: float, *,
@@ -1102,10 +1122,10 @@ def extract_features(iq: np.ndarray, sample_rate_hz: float, bandwidth_hz: float,
             _tdoa_kernel(zf, ref, present, corr, kmax, tout)
             tdoa = tout[:, 0] / fs_dec
         tdoa[ref] = 0.0
-        # Peak width of the reference autocorrelation (Newton quantities at lag 0).
-        auto = np.empty((1, 2))
-        _tdoa_kernel(zf[ref : ref + 1], 0, np.ones(1, bool), scipy.fft.ifft(zf[ref : ref + 1] * np.conj(zf[ref : ref + 1]), axis=1, workers=1), kmax, auto)
-        spread = np.sqrt(np.maximum(tout[:, 1] - auto[0, 1], 0.0)) / fs_dec
+        # Peak width of the reference autocorrelation (Newton quantities at lag 0): the
+        # kernel's own row ref (present), whose correlation is the ifft of |zf[ref]|^2 (the
+        # batched FFT gives each row the values of a one-row FFT, bit for bit).
+        spread = np.sqrt(np.maximum(tout[:, 1] - tout[ref, 1], 0.0)) / fs_dec
         if on is not None:
             cut = (on[:, 0] > 0) | (on[:, 1] < m)
             for r in np.flatnonzero(present & (cut | cut[ref])):

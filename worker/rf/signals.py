@@ -147,17 +147,35 @@ def voiced_fraction(m: np.ndarray, sample_rate_hz: float) -> float:
     ``VOICED_FRAME_S`` frame centred on the sample (zero beyond the ends) is at least
     ``VOICED_REL_LEVEL`` of the largest such RMS. 0 for an all-zero message."""
     w = max(4, int(round(VOICED_FRAME_S * float(sample_rate_hz))))
-    c = np.concatenate(([0.0], np.cumsum(m * m)))
+    m = np.ascontiguousarray(m, dtype=np.float64)
+    return float(_voiced_fraction_kernel(m, w, VOICED_REL_LEVEL * VOICED_REL_LEVEL, np.empty(m.shape[0] + 1)))
+
+
+@njit(cache=True)
+def _voiced_fraction_kernel(m, w, rel2, c):
+    # Frame powers from the running sum c (c[0] = 0, then sequential, as numpy's cumsum):
+    # p_i = (c[hi] - c[lo]) / w over the clipped frame [i - w//2, i - w//2 + w); the share of
+    # p_i >= rel2 * max p (rms >= rel * rms_max).
     n = m.shape[0]
-    i = np.arange(n)
-    lo = np.clip(i - w // 2, 0, n)
-    hi = np.clip(i - w // 2 + w, 0, n)
-    p = (c[hi] - c[lo]) / w
-    top = float(p.max()) if n else 0.0
-    if top <= 0.0:
+    c[0] = 0.0
+    acc = 0.0
+    for i in range(n):
+        acc += m[i] * m[i]
+        c[i + 1] = acc
+    top = -np.inf
+    for i in range(n):
+        lo = min(max(i - w // 2, 0), n)
+        hi = min(max(i - w // 2 + w, 0), n)
+        top = max(top, (c[hi] - c[lo]) / w)
+    if not top > 0.0:
         return 0.0
-    # rms >= rel * rms_max  <=>  p >= rel^2 * p_max
-    return float(np.mean(p >= VOICED_REL_LEVEL * VOICED_REL_LEVEL * top))
+    thr = rel2 * top
+    k = 0
+    for i in range(n):
+        lo = min(max(i - w // 2, 0), n)
+        hi = min(max(i - w // 2 + w, 0), n)
+        k += (c[hi] - c[lo]) / w >= thr
+    return k / n
 
 
 def voice_message(rng: np.random.Generator, n: int, sample_rate_hz: float,

@@ -231,7 +231,12 @@ def _phase_loop_drift(phi, pos0, eps, w, th, pre, ur, ui):
         c1 = (mu + 1.0) * (mu - 1.0) * (mu - 2.0) / 2.0
         c2 = -(mu + 1.0) * mu * (mu - 2.0) / 2.0
         c3 = (mu + 1.0) * mu * (mu - 1.0) / 6.0
-        _phase_block(phi, int(base) - pre, c0, c1, c2, c3, w, th, pre, k0, k1, ur, ui)
+        if k0 == 0 and k1 == n:
+            # one block (|eps| < DRIFT_BLOCK_SAMPLES / n, every ppm-level error of a short
+            # recording): the same values from the whole-array loop, which vectorizes better
+            _phase_loop(phi, int(base) - pre, c0, c1, c2, c3, w, th, pre, ur, ui)
+        else:
+            _phase_block(phi, int(base) - pre, c0, c1, c2, c3, w, th, pre, k0, k1, ur, ui)
         k0 = k1
 
 
