@@ -25,7 +25,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from worker import __version__, db
+from worker.config import stored_iq_dtype_of
 from worker.errors import InvalidInput
+from worker.iqformat import CI16_LE
 
 from .output import printable
 from .reader import committed_range, find_dataset, reader_snapshot
@@ -142,8 +144,8 @@ def config_in_words(cfg: Mapping[str, Any]) -> list[str]:
     ]
     if cfg.get("adc_bits") is not None:
         lines.append(
-            f"- **Receiver ADC**: per recording an AGC brings the first {cfg.get('agc_window_ms')} ms to "
-            f"{cfg.get('agc_target_dbfs')} dBFS (0.5 dB steps), then I and Q are quantized to "
+            f"- **Receiver ADC**: per recording an AGC brings the loudest {cfg.get('agc_window_ms')} ms block to "
+            f"{cfg.get('agc_target_dbfs')} dBFS (0.5 dB steps) and holds that gain, then I and Q are quantized to "
             f"{cfg.get('adc_bits')} bits and clipped at full scale (`clipped_fraction`); the features are "
             "estimated from the quantized IQ.")
     if cfg.get("iq_dtype") is not None:
@@ -152,7 +154,7 @@ def config_in_words(cfg: Mapping[str, Any]) -> list[str]:
 
 
 def _iq_in_words(cfg: Mapping[str, Any]) -> str:
-    if (cfg.get("iq_dtype") or "complex64") == "ci16_le":
+    if stored_iq_dtype_of(cfg) == CI16_LE:
         return ("`ci16_le`: int16 I, Q ADC codes (4 bytes per IQ sample) with `scale_mw` per receiver "
                 "(mW per code²): power in mW = mean(I² + Q²) × scale_mw, sqrt(mW) = code × √scale_mw")
     return "`complex64`: float32 I, Q in sqrt(mW) (8 bytes per IQ sample; mean |x|² = power in mW)"
@@ -293,7 +295,7 @@ def _how_to_load(ds: Mapping[str, Any], export_format: str | None, has_splits: b
     name = printable(ds["name"])
     iq = ds["dataset_type"] == "iq_raw"
     split_arg = ', split="train"' if has_splits and _loader_takes_split() else ""
-    ci16 = ((ds["config"] or {}).get("iq_dtype") or "complex64") == "ci16_le"
+    ci16 = stored_iq_dtype_of(ds["config"] or {}) == CI16_LE
     iq_arrays = ("`iq` int16 (n, R, L, 2) (the stored I, Q ADC codes) and `scale_mw` float32 (n, R) "
                  "(sqrt(mW) = code × √scale_mw)" if ci16 else "`iq` complex64 (n, R, L) in sqrt(mW)")
     out = ["## How to load", "", "From the database (and the object store for IQ), with the training loader:", "",

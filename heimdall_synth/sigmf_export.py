@@ -65,6 +65,7 @@ from typing import Any, Protocol
 
 from worker import __version__
 from worker.errors import HeimdallError
+from worker.iqformat import BYTES_PER_IQ_SAMPLE, CI16_LE, COMPLEX64
 from worker.rows import ESTIMATED_PER_RECEIVER, FEATURE_COLUMNS
 
 from .extras import require
@@ -76,7 +77,8 @@ NAMESPACE_VERSION = "1.0.0"
 EXTENSIONS = [{"name": "signal", "version": "1.0.0", "optional": True},
               {"name": NAMESPACE, "version": NAMESPACE_VERSION, "optional": True}]
 # stored IQ dtype (heimdall.synthetic_iq_samples.dtype) -> SigMF core:datatype, bytes per sample
-DATATYPES: dict[str, tuple[str, int]] = {"complex64": ("cf32_le", 8), "ci16_le": ("ci16_le", 4)}
+DATATYPES: dict[str, tuple[str, int]] = {COMPLEX64: ("cf32_le", BYTES_PER_IQ_SAMPLE[COMPLEX64]),
+                                         CI16_LE: ("ci16_le", BYTES_PER_IQ_SAMPLE[CI16_LE])}
 IQ_UNITS_CI16 = f"ADC codes; sqrt(mW) = code x sqrt({NAMESPACE}:scale_mw)"
 
 _ARRAYS = [c for c, t in FEATURE_COLUMNS if t.endswith("[]")]

@@ -10,11 +10,20 @@ only happen if the Python code and the schema disagree about the config version.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .iqformat import COMPLEX64
+
 _DEFAULT_SNAPSHOT = Path(__file__).with_name("default_config.json")
+
+
+def stored_iq_dtype_of(config: Mapping[str, Any]) -> str:
+    """How an iq_raw dataset of the normalized ``config`` stores its IQ: its "iq_dtype"
+    ("ci16_le" or "complex64"), "complex64" for configs stored before revision 0004."""
+    return config.get("iq_dtype") or COMPLEX64
 
 
 def default_config_snapshot() -> dict[str, Any]:
@@ -251,7 +260,7 @@ class GenerationConfig:
     def stored_iq_dtype(self) -> str:
         """How an iq_raw dataset of this config stores its IQ: "ci16_le" or "complex64"
         (configs stored before revision 0004)."""
-        return self.iq_dtype or "complex64"
+        return self.iq_dtype or COMPLEX64
 
     @property
     def num_iq_samples(self) -> int:

@@ -103,7 +103,7 @@ def _attempt_params(cfg, pc) -> AttemptParams:
     o_lat_lo, o_lat_hi = lat_lo - dlat, lat_hi + dlat
     o_lon_lo, o_lon_hi = lon_lo - dlon, lon_hi + dlon
     prop, ta = pc.prop, cfg.tx_antenna
-    fluct = getattr(cfg, "tx_power_fluctuation_db", None)
+    fluct = cfg.tx_power_fluctuation_db
     v = {
         "lat_lo": lat_lo, "lat_hi": lat_hi, "lon_lo": lon_lo, "lon_hi": lon_hi,
         # numpy's uniform(low, high): low + (high - low) * next_double

@@ -483,7 +483,7 @@ def _draw_truth_propagation(cfg: GenerationConfig, pc: _Prepared, gen: np.random
     normals = gen.standard_normal(3 * n_rx)
     excess_unit = gen.standard_exponential(n_rx)
     tx_power = cfg.tx_power_dbm
-    fluctuation = getattr(cfg, "tx_power_fluctuation_db", None)
+    fluctuation = cfg.tx_power_fluctuation_db
     if fluctuation is not None:
         tx_power = cfg.tx_power_dbm + (2.0 * float(gen.random()) - 1.0) * fluctuation
     ta = cfg.tx_antenna
