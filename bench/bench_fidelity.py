@@ -235,6 +235,38 @@ def features_ms(cfg_dict: dict, n: int, repeats: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in tot.items()}
 
 
+# Message keys of revision 0004 (the rest of its keys are the receivers' AGC / ADC).
+MESSAGE_KEYS = ("tx_power_fluctuation_db", "tx_key_up_probability", "tx_drop_probability", "ctcss_probability",
+                "voice_min_active_fraction")
+
+
+def ablation_configs(base: dict) -> dict[str, dict]:
+    """From the default of revision 0002 to today's default, one revision's receiver / message
+    keys at a time (see the report's table for what each adds)."""
+    from worker.config import KEYS_ADDED_BY_REVISION
+
+    c3 = {k: v for k, v in base.items() if k not in KEYS_ADDED_BY_REVISION["0004"]}
+    return {
+        "rev0002": revision_0002(base),
+        "0003-coherent": {**c3, "tdoa_estimator": "coherent"},
+        "0003": c3,
+        "no-messages": {k: v for k, v in base.items() if k not in MESSAGE_KEYS},
+        "default": base,
+        "default-complex64": {**base, "iq_dtype": "complex64"},
+    }
+
+
+def ablation(base: dict, n: int, repeats: int) -> dict[str, float]:
+    """ms per accepted sample of each ablation config, one process, the configs alternating
+    chunk by chunk (medians of ``repeats`` runs of ``n`` samples)."""
+    configs = ablation_configs(base)
+    runs: dict[str, list[float]] = {k: [] for k in configs}
+    for rep in range(repeats):
+        for k, sec in _run((10**6 + rep * n, n, configs, None)).items():
+            runs[k].append(sec / n * 1e3)
+    return {k: statistics.median(v) for k, v in runs.items()}
+
+
 def speed(base: dict, n: int, repeats: int) -> dict:
     configs = {"joint": base, "coherent": {**base, "tdoa_estimator": "coherent"}, "rev0002": revision_0002(base)}
     load_before = os.getloadavg()[0]
@@ -257,6 +289,7 @@ def speed(base: dict, n: int, repeats: int) -> dict:
     out["attempts"] = {name: float(generate_samples(GenerationConfig.from_normalized(c), SPEED_SEED, 0, min(n, 200),
                                                     want_iq=False).attempts.mean()) for name, c in configs.items()}
     out["features_ms"] = features_ms(base, min(n, 200), repeats)
+    out["ablation_ms"] = ablation(base, n, repeats)
     return out
 
 
@@ -354,6 +387,24 @@ def report(rows: list[dict], sp: dict | None, args, elapsed: float) -> str:
         w(f"Load average (1 min) of the machine before / after the speed runs: {sp['load'][0]:.2f} / "
           f"{sp['load'][1]:.2f} (2 = both CPUs busy: other work on the shared machine shows here).\n")
         w("Per-run samples/s: " + json.dumps({k: [round(x, 1) for x in v] for k, v in sp["runs"].items()}) + "\n")
+        w("### Where the time goes\n")
+        w(f"One process, the same `generate_samples` with IQ, {args.speed_samples} samples per config and run, the "
+          f"configs alternating chunk by chunk; medians of {args.repeats} runs; each row adds keys to the one above.\n")
+        w("| config | ms per accepted sample | what it adds |")
+        w("|---|---|---|")
+        what = {
+            "rev0002": "the default of revision 0002 (the default when issue 12 was filed)",
+            "0003-coherent": "revision 0003's receivers: P.372 noise per site, clocks, oscillators (more attempts "
+                             "rejected: rural noise), coherent TDOA",
+            "0003": "the joint delay / offset TDOA search (0003's default)",
+            "no-messages": "revision 0004's AGC / ADC, IQ stored as ci16_le codes",
+            "default": "revision 0004's messages: key-up / drop (on-interval detection, TDOA over the overlap), "
+                       "power fluctuation, CTCSS, never-silent voice",
+            "default-complex64": "the default with complex64 storage instead (twice the IQ bytes to write)",
+        }
+        for k, v in sp["ablation_ms"].items():
+            w(f"| {k} | {v:.2f} | {what[k]} |")
+        w("")
     return "\n".join(L) + "\n"
 
 

@@ -856,6 +856,8 @@ def _on_interval_kernel(y, noise_pow, out):
             if not new > 0.0:
                 break
             lvl = new
+        if a0 < ON_CUT_MIN_SAMPLES and m - b0 < ON_CUT_MIN_SAMPLES:
+            continue    # no end long enough to be a cut: the window (out as set above)
         # statistics inside
         s1 = 0.0
         s2 = 0.0
