@@ -322,9 +322,40 @@ def _derotate_loop(y, om, taper):
 
 
 @njit(cache=True)
-def _cfo_envelope_kernel(y, out, ang, wts):
+def _envelope_stats(y, out):
+    # out[1:4] of _cfo_envelope_kernel for one row y (before any de-rotation; |y| is all
+    # they use): envelope mean / rms, std / rms, peak-to-average power.
+    m = y.shape[0]
+    s1 = 0.0
+    s2 = 0.0
+    pk = 0.0
+    for t in range(m):
+        a = y[t]
+        p = a.real * a.real + a.imag * a.imag
+        s1 += math.sqrt(p)
+        s2 += p
+        if p > pk:
+            pk = p
+    mean_p = s2 / m
+    rms = math.sqrt(mean_p)
+    if rms > 0.0:
+        em = s1 / m / rms
+        out[1] = em
+        out[2] = math.sqrt(max(1.0 - em * em, 0.0))
+        out[3] = pk / mean_p
+    else:
+        out[1] = np.nan
+        out[2] = np.nan
+        out[3] = np.nan
+
+
+@njit(cache=True)
+def _cfo_envelope_kernel(y, out, ang, wts, own_cfo):
     # out columns: 0 omega (rad/sample of y), 1 envelope mean, 2 envelope std, 3 papr (lin).
     # y is de-rotated in place by the estimated offset and tapered (for the correlation).
+    # Rows with own_cfo[r] False (receivers whose offset is estimated over their
+    # on-interval instead, _cfo_on_kernel) get the envelope statistics only (they do not
+    # depend on the offset): out[r, 0] = NaN and y[r] untouched.
     n_rx, m = y.shape
     nd = m - 1
     wsum = 0.0
@@ -344,6 +375,10 @@ def _cfo_envelope_kernel(y, out, ang, wts):
         taper[t] = g
         taper[m - 1 - t] = g
     for r in range(n_rx):
+        _envelope_stats(y[r], out[r])
+        if not own_cfo[r]:
+            out[r, 0] = np.nan
+            continue
         _phase_diff_loop(y[r], ang)
         om = 0.0
         for t in range(nd):
@@ -356,27 +391,6 @@ def _cfo_envelope_kernel(y, out, ang, wts):
                 corr += wts[t] * d
             om += corr
         out[r, 0] = om
-        s1 = 0.0
-        s2 = 0.0
-        pk = 0.0
-        for t in range(m):
-            a = y[r, t]
-            p = a.real * a.real + a.imag * a.imag
-            s1 += math.sqrt(p)
-            s2 += p
-            if p > pk:
-                pk = p
-        mean_p = s2 / m
-        rms = math.sqrt(mean_p)
-        if rms > 0.0:
-            em = s1 / m / rms
-            out[r, 1] = em
-            out[r, 2] = math.sqrt(max(1.0 - em * em, 0.0))
-            out[r, 3] = pk / mean_p
-        else:
-            out[r, 1] = np.nan
-            out[r, 2] = np.nan
-            out[r, 3] = np.nan
         _derotate_loop(y[r], om, taper)
 
 
@@ -1082,17 +1096,18 @@ def extract_features(iq: np.ndarray, sample_rate_hz: float, bandwidth_hz: float,
     snr = rssi - noise_floor_dbm
     present = np.nan_to_num(snr, nan=-np.inf) >= min_snr_db
     env = np.empty((n_rx, 4))
-    _cfo_envelope_kernel(y, env, np.empty(m - 1), np.empty(m - 1))
-    if on is not None and np.any((on[:, 0] > 0) | (on[:, 1] < m)):
+    cut_rows = np.empty(0, dtype=np.int64) if on is None else np.flatnonzero((on[:, 0] > 0) | (on[:, 1] < m))
+    own_cfo = np.ones(n_rx, dtype=np.bool_)
+    own_cfo[cut_rows] = False
+    _cfo_envelope_kernel(y, env, np.empty(m - 1), np.empty(m - 1), own_cfo)
+    if cut_rows.size:
         # receivers not on throughout: carrier offset over the on-interval only, and their
-        # copy de-rotated by it (tapered as the kernel does)
-        rows = np.flatnonzero((on[:, 0] > 0) | (on[:, 1] < m))
-        om_on = np.empty(rows.size)
-        _cfo_on_kernel(y_raw[rows], on[rows], om_on)
+        # copy (left as it was by the kernel) de-rotated by it (tapered as the kernel does)
+        om_on = np.empty(cut_rows.size)
+        _cfo_on_kernel(y_raw[cut_rows], on[cut_rows], om_on)
         taper = _full_taper(m)
-        for i, r in enumerate(rows):
+        for i, r in enumerate(cut_rows):
             env[r, 0] = om_on[i]
-            y[r] = y_raw[r]
             _derotate_loop(y[r], om_on[i], taper)
     freq_offset = spec[:, 5] * (fs / n) + env[:, 0] * fs_dec / (2.0 * math.pi)
     papr_db = 10.0 * np.log10(env[:, 3])
