@@ -57,7 +57,7 @@ import psycopg
 
 from worker import __version__, db
 from worker.errors import HeimdallError, InvalidInput
-from worker.iqformat import NUMPY_DTYPES, array_shape
+from worker.iqformat import NUMPY_DTYPES, array_shape, stored_dtype
 from worker.rows import FEATURE_COLUMNS
 from worker.storage import ObjectStore, decode_codes, decode_sample
 
@@ -404,7 +404,7 @@ def _write_all(conn: psycopg.Connection, ds: Mapping[str, Any], fmt: str, files:
         return None
     assert store is not None
     layout = iq_layout(conn, ds["id"], first, stop)
-    r, length, dtype = layout["receivers"], layout["length"], str(layout["dtype"] or "complex64")
+    r, length, dtype = layout["receivers"], layout["length"], stored_dtype(layout["dtype"])
     if dtype not in IQ_EXPORT:
         raise HeimdallError(f"IQ dtype {dtype!r} cannot be exported (known: {sorted(IQ_EXPORT)})")
     bar = progress_callback(n, progress, "export IQ")
@@ -493,8 +493,8 @@ def _manifest(ds: Mapping[str, Any], fmt: str, first: int, stop: int, layout: di
         "counts": {"samples": stop - first if indices is None else len(indices), "files": len(written),
                    "bytes": sum(e["bytes"] for e in written)},
         "iq": None if layout is None else {
-            **layout, "units": IQ_EXPORT[str(layout["dtype"] or "complex64")]["units"],
-            "arrays": IQ_EXPORT[str(layout["dtype"] or "complex64")]["arrays"],
+            **layout, "units": IQ_EXPORT[stored_dtype(layout["dtype"])]["units"],
+            "arrays": IQ_EXPORT[stored_dtype(layout["dtype"])]["arrays"],
             "axes": ["sample", "receiver", "time"] + (["iq"] if layout["dtype"] == "ci16_le" else [])},
         "files": written,
         "created_at": datetime.now(UTC).isoformat(),

@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 
 from worker import db
 from worker.errors import HeimdallError, InvalidInput, NotFound
+from worker.iqformat import stored_dtype
 from worker.storage import ObjectStore, StorageError, decode_sample
 
 from .splits import check_split, fractions_of
@@ -184,7 +185,7 @@ def decode_iq(row: Mapping[str, Any], raw: bytes) -> Any:
     """One sample's verified bytes -> complex64 (receivers, L) in sqrt(mW) (mean |x|^2 =
     power in mW), from its IQ row's ``shape``, ``dtype`` (complex64 when absent) and, for
     ci16_le, ``scale_mw`` (one per receiver slot)."""
-    dtype = str(row.get("dtype") or "complex64")
+    dtype = stored_dtype(row.get("dtype"))
     shape = tuple(int(v) for v in row["shape"])
     try:
         return decode_sample(raw, shape, dtype, row.get("scale_mw"))

@@ -65,7 +65,7 @@ from typing import Any, Protocol
 
 from worker import __version__
 from worker.errors import HeimdallError
-from worker.iqformat import BYTES_PER_IQ_SAMPLE, CI16_LE, COMPLEX64
+from worker.iqformat import BYTES_PER_IQ_SAMPLE, CI16_LE, COMPLEX64, stored_dtype
 from worker.rows import ESTIMATED_PER_RECEIVER, FEATURE_COLUMNS
 
 from .extras import require
@@ -261,7 +261,7 @@ def write_sample(files: FileSink, ds: Mapping[str, Any], feat: Mapping[str, Any]
     idx = int(feat["sample_idx"])
     if int(iq_row["sample_idx"]) != idx:
         raise HeimdallError(f"IQ row of sample {iq_row['sample_idx']} paired with features of {idx}")
-    datatype, itemsize = datatype_of(str(iq_row.get("dtype") or "complex64"))
+    datatype, itemsize = datatype_of(stored_dtype(iq_row.get("dtype")))
     rows, length = (int(v) for v in iq_row["shape"])
     if len(raw) != rows * length * itemsize:
         raise HeimdallError(f"sample {idx}: {len(raw)} bytes of IQ for shape {rows}x{length} of {datatype}")

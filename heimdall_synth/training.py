@@ -25,6 +25,7 @@ import psycopg
 
 from worker import db
 from worker.errors import HeimdallError
+from worker.iqformat import NUMPY_DTYPES, stored_dtype
 from worker.rows import ESTIMATED_PER_RECEIVER
 from worker.storage import ObjectStore, decode_sample
 
@@ -198,8 +199,8 @@ class HeimdallDataset:
                     self._iq_sha[pos] = np.frombuffer(bytes.fromhex(r["sha256"]), np.uint8)
                     self._iq_shape[pos] = r["shape"]
                     self.sample_rate_hz = int(r["sample_rate_hz"])
-                    dtype = str(r.get("dtype") or "complex64")
-                    if dtype not in ("complex64", "ci16_le"):
+                    dtype = stored_dtype(r.get("dtype"))
+                    if dtype not in NUMPY_DTYPES:
                         raise HeimdallError(f"sample {int(r['sample_idx'])}: unknown IQ dtype {dtype!r}")
                     if dtype == "ci16_le":
                         self._iq_ci16[pos] = True

@@ -29,7 +29,7 @@ from minio.error import S3Error
 from psycopg.types.json import Jsonb
 
 from worker import db
-from worker.iqformat import BYTES_PER_IQ_SAMPLE, NUMPY_DTYPES, array_shape
+from worker.iqformat import BYTES_PER_IQ_SAMPLE, NUMPY_DTYPES, array_shape, stored_dtype
 from worker.storage import (
     ObjectStore,
     StorageError,
@@ -126,7 +126,7 @@ def _object_layout_problem(header: NpyHeader | None, size: int, items: list[dict
     (n, R, L, 2) (worker.storage)."""
     if header is None:
         return "not a valid .npy (bad magic, version, header length or header dict)"
-    dtypes = {str(r.get("dtype") or "complex64") for r in items}
+    dtypes = {stored_dtype(r.get("dtype")) for r in items}
     if len(dtypes) != 1 or next(iter(dtypes)) not in NUMPY_DTYPES:
         return f"its rows disagree on the dtype or name an unknown one: {sorted(dtypes)[:3]}"
     dtype = next(iter(dtypes))
@@ -204,7 +204,7 @@ def _deep_object_issues(store: ObjectStore, key: str, size: int,
 
 
 def _scale_ok(row: dict[str, Any]) -> bool:
-    if str(row.get("dtype") or "complex64") != "ci16_le":
+    if stored_dtype(row.get("dtype")) != "ci16_le":
         return True
     scale = row.get("scale_mw")
     if not scale or len(scale) != int(row["shape"][0]):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .iqformat import COMPLEX64
+from .iqformat import stored_dtype
 
 _DEFAULT_SNAPSHOT = Path(__file__).with_name("default_config.json")
 
@@ -23,7 +23,7 @@ _DEFAULT_SNAPSHOT = Path(__file__).with_name("default_config.json")
 def stored_iq_dtype_of(config: Mapping[str, Any]) -> str:
     """How an iq_raw dataset of the normalized ``config`` stores its IQ: its "iq_dtype"
     ("ci16_le" or "complex64"), "complex64" for configs stored before revision 0004."""
-    return config.get("iq_dtype") or COMPLEX64
+    return stored_dtype(config.get("iq_dtype"))
 
 
 def default_config_snapshot() -> dict[str, Any]:
@@ -260,7 +260,7 @@ class GenerationConfig:
     def stored_iq_dtype(self) -> str:
         """How an iq_raw dataset of this config stores its IQ: "ci16_le" or "complex64"
         (configs stored before revision 0004)."""
-        return self.iq_dtype or COMPLEX64
+        return stored_dtype(self.iq_dtype)
 
     @property
     def num_iq_samples(self) -> int:

@@ -29,6 +29,12 @@ NUMPY_DTYPES: dict[str, tuple[np.dtype, tuple[int, ...]]] = {
 BYTES_PER_IQ_SAMPLE = {COMPLEX64: 8, CI16_LE: 4}
 
 
+def stored_dtype(value: object) -> str:
+    """The stored IQ dtype a pointer row's ``dtype`` column or a config's "iq_dtype" names:
+    itself, "complex64" when absent (rows and configs from before revision 0004)."""
+    return str(value or COMPLEX64)
+
+
 def check_dtype(dtype: str) -> str:
     if dtype not in NUMPY_DTYPES:
         raise ValueError(f"stored IQ dtype must be one of {sorted(NUMPY_DTYPES)}, got {dtype!r}")

@@ -181,3 +181,9 @@ def test_npz_export_of_ci16_holds_codes_and_scale(tmp_path):
         assert z["scale_mw"].dtype == np.float32 and z["scale_mw"].shape == (3, 2)
         np.testing.assert_array_equal(z["scale_mw"][:, 0], np.float32([1e-15, 2e-15, 3e-15]))
         assert list(z["sample_idx"]) == [0, 1, 2]
+
+
+def test_stored_dtype_absent_means_complex64():
+    from worker.iqformat import stored_dtype
+    assert stored_dtype(None) == stored_dtype("") == "complex64"
+    assert stored_dtype("ci16_le") == "ci16_le" and stored_dtype("complex64") == "complex64"
